@@ -1,0 +1,60 @@
+# The README's two commands:
+#   make all    set up, execute every notebook in the `cpu` profile, build the book
+#   make test   set up, run the whole test suite (this is what .ci/run calls)
+# Other targets: setup, course, book, lint, system-deps, clean.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PROFILE ?= cpu
+# Each notebook in `cpu` takes minutes; one is stopped after this many seconds.
+NB_TIMEOUT ?= 1800
+
+# Executed copies of the notebooks live where the book expects them (git-ignored).
+BOOK_NOTEBOOKS := book/notebooks
+TEST_BOOK      := build/test-book
+
+.PHONY: all setup course book test lint system-deps clean
+
+all: course book
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -e ".[dev]"
+	touch $@
+
+# Execute every notebook in $(PROFILE) with real data from the data root.
+course: setup
+	rm -rf $(BOOK_NOTEBOOKS) && mkdir -p $(BOOK_NOTEBOOKS)
+	cp notebooks/*.ipynb $(BOOK_NOTEBOOKS)/
+	cd $(BOOK_NOTEBOOKS) && DL4H_PROFILE=$(PROFILE) ../../$(BIN)/jupyter nbconvert \
+	    --to notebook --execute --inplace --ExecutePreprocessor.timeout=$(NB_TIMEOUT) *.ipynb
+
+book: setup
+	@test -d $(BOOK_NOTEBOOKS) || { echo "no executed notebooks in $(BOOK_NOTEBOOKS): run 'make course' first"; exit 1; }
+	$(BIN)/jupyter-book build book --warningiserror --keep-going
+	@echo "The book is in book/_build/html/index.html"
+
+# Unit tests, the notebooks in `smoke` (nbmake, on copies that keep their outputs),
+# the papermill test, then the book built from those executed copies and opened in Chromium.
+test: setup
+	rm -rf $(TEST_BOOK) && mkdir -p build
+	cp -r book $(TEST_BOOK) && rm -rf $(TEST_BOOK)/_build $(TEST_BOOK)/notebooks
+	mkdir -p $(TEST_BOOK)/notebooks && cp notebooks/*.ipynb $(TEST_BOOK)/notebooks/
+	DL4H_PROFILE=smoke DL4H_TEST_BOOK=$(TEST_BOOK) $(BIN)/python -m pytest \
+	    --nbmake --overwrite --nbmake-timeout=900 tests $(TEST_BOOK)/notebooks
+
+lint: setup
+	$(BIN)/ruff check .
+
+# Debian packages the browser test needs (run once, as root or with sudo).
+system-deps:
+	@if command -v chromium >/dev/null 2>&1; then echo "chromium is installed"; else \
+	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	    $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium fonts-dejavu-core; fi
+
+clean:
+	rm -rf book/_build $(BOOK_NOTEBOOKS) build .pytest_cache

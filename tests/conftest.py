@@ -1,0 +1,43 @@
+"""Shared fixtures. The real datasets come from the data root (DL4H_DATA)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from helpers import data
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+# The configured data root, captured before any test points DL4H_DATA elsewhere.
+REAL_ROOT = data.data_root()
+
+
+def require(name: str) -> Path:
+    """Path of a real dataset file in the configured data root.
+
+    Skipped locally when the file is not cached; a failure in CI, which must have it.
+    """
+    path = REAL_ROOT / data.dataset_info(name).path
+    if not path.is_file():
+        reason = f"real dataset {name!r} is not cached at {path} (set DL4H_DATA)"
+        if IN_CI:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return path
+
+
+@pytest.fixture()
+def empty_root(tmp_path, monkeypatch):
+    """A data root with nothing in it, and downloads switched off."""
+    monkeypatch.setenv(data.DATA_ENV, str(tmp_path))
+    monkeypatch.setenv(data.OFFLINE_ENV, "1")
+    return tmp_path
+
+
+def pytest_collection_modifyitems(config, items):
+    """Run the book tests last: they need the notebooks executed by nbmake first."""
+    items.sort(key=lambda item: item.get_closest_marker("book") is not None)
