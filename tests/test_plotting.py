@@ -51,3 +51,27 @@ def test_set_theme_sets_the_course_style():
     plotting.set_theme()
     assert plt.rcParams["axes.titleweight"] == "bold"
     assert plt.rcParams["axes.grid"]
+
+
+def test_roc_pr_curves_label_each_model_with_its_area():
+    y = np.array([0, 0, 1, 1, 0, 1])
+    fig = plotting.roc_pr_curves(y, {"perfect": y * 0.9 + 0.05, "weak": np.linspace(0, 1, 6)})
+    roc_ax, pr_ax = fig.axes
+    labels = [t.get_text() for t in roc_ax.get_legend().get_texts()]
+    assert labels[0] == "perfect (AUC 1.000)" and labels[-1] == "chance"
+    assert pr_ax.get_xlabel() == "recall (sensitivity)"
+    plt.close(fig)
+
+
+def test_reliability_and_confusion_plots():
+    import pandas as pd
+
+    table = pd.DataFrame({"confidence": [0.1, 0.5, 0.9], "frequency": [0.2, 0.5, 0.7],
+                          "count": [5, 5, 5]})
+    fig = plotting.reliability_diagram({"model": table})
+    assert len(fig.axes[0].lines) == 2
+    plt.close(fig)
+    fig = plotting.confusion_matrix_plot([0, 1, 1, 1], [0, 1, 0, 1], ["normal", "pneumonia"])
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert texts == ["1\n100%", "0\n0%", "1\n33%", "2\n67%"]
+    plt.close(fig)
