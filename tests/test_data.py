@@ -70,6 +70,13 @@ def test_data_root_default_env_and_relative(monkeypatch, tmp_path):
     assert data.data_root() == (data.REPO_ROOT / "some/where").resolve()
 
 
+def test_local_path_follows_the_data_root(empty_root):
+    assert data.local_path("ecg5000_test") == empty_root.resolve() / "ucr" / "ECG5000_TEST.txt"
+    assert data.local_path("bloodmnist_64") == empty_root.resolve() / "medmnist" / "bloodmnist_64.npz"
+    with pytest.raises(data.UnknownDataset):
+        data.local_path("mnist")
+
+
 def test_cached_datasets_lists_only_present_files(empty_root):
     assert data.cached_datasets() == []
     (empty_root / "uci").mkdir()
