@@ -2,5 +2,8 @@
 
 - :mod:`helpers.config`: profiles, seeds, devices, environment report;
 - :mod:`helpers.data`: dataset registry, checked downloads, loaders, splits, ``tf.data``;
-- :mod:`helpers.plotting`: the course's plotting theme and shared figures.
+- :mod:`helpers.evaluation`: clinical metrics, bootstrap intervals, thresholds, calibration;
+- :mod:`helpers.plotting`: the course's plotting theme and shared figures;
+- :mod:`helpers.dicom`: DICOM reading, Hounsfield units, windowing, resampling,
+  de-identification, and the corrected version of the syllabus's ``preprocess``.
 """
