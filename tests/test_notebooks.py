@@ -75,6 +75,10 @@ def test_chapter_has_exercises_with_hidden_solutions_and_summary(path):
     nb = _load(path)
     markdown = "\n".join(_source(c) for c in nb["cells"] if c["cell_type"] == "markdown")
     assert "## Exercises" in markdown and "## Summary" in markdown and "## References" in markdown
+    # per-chapter references are footnote citations: a {bibliography} per chapter would
+    # duplicate every key that two chapters cite, and the book build would fail
+    assert "```{footbibliography}" in markdown and "{bibliography}" not in markdown
+    assert "{cite}" not in markdown and "{cite:" not in markdown, "use {footcite}"
     hidden = [c for c in nb["cells"] if "hide-cell" in c["metadata"].get("tags", [])]
     assert hidden, "solutions live in collapsed (hide-cell) cells"
 
