@@ -4,6 +4,8 @@
 - :mod:`helpers.data`: dataset registry, checked downloads, loaders, splits, ``tf.data``;
 - :mod:`helpers.evaluation`: clinical metrics, bootstrap intervals, thresholds, calibration;
 - :mod:`helpers.plotting`: the course's plotting theme and shared figures;
+- :mod:`helpers.nn`: a from-scratch NumPy network with backpropagation and gradient
+  checks, mirrored in Keras;
 - :mod:`helpers.dicom`: DICOM reading, Hounsfield units, windowing, resampling,
   de-identification, and the corrected version of the syllabus's ``preprocess``.
 """

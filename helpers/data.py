@@ -534,7 +534,7 @@ def check_no_group_leakage(splits: dict[str, np.ndarray], groups: np.ndarray) ->
             if shared.size:
                 raise GroupLeakage(
                     f"{shared.size} group(s) appear in both {first!r} and {second!r}, "
-                    f"e.g. {list(shared[:5])}: the same patient would be trained on and evaluated on"
+                    f"e.g. {shared[:5].tolist()}: the same patient would be trained on and evaluated on"
                 )
 
 
