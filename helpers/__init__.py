@@ -6,6 +6,8 @@
 - :mod:`helpers.plotting`: the course's plotting theme and shared figures;
 - :mod:`helpers.nn`: a from-scratch NumPy network with backpropagation and gradient
   checks, mirrored in Keras;
+- :mod:`helpers.models`: the CNN builders, training callbacks, Grad-CAM and feature
+  extraction shared by the image chapters and benchmarks;
 - :mod:`helpers.dicom`: DICOM reading, Hounsfield units, windowing, resampling,
   de-identification, and the corrected version of the syllabus's ``preprocess``.
 """

@@ -1,0 +1,379 @@
+"""Model builders and training utilities shared by the image chapters.
+
+Every builder returns a functional Keras model whose last two layers are a ``Dense`` layer
+named ``logits`` and an activation named ``probability`` (sigmoid for one output, softmax
+for several). Keeping the logits reachable lets :func:`predict_logits` feed temperature
+scaling, :func:`penultimate_features` feed feature-space distances, and :func:`grad_cam`
+take gradients before the squashing non-linearity. Inputs are images scaled to [0, 1],
+``(height, width, channels)`` with 1 or 3 channels.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# isort: off
+from . import config  # noqa: F401  (imports TensorFlow quietly, before Keras does)
+import keras
+import tensorflow as tf
+# isort: on
+
+#: Keras Applications backbones known to :func:`pretrained_backbone`, with the input
+#: scaling each expects: ``raw255`` (the model rescales 0-255 itself), ``tf`` ([-1, 1]) or
+#: ``torch`` (ImageNet mean/std on [0, 1]).
+BACKBONES: dict[str, str] = {
+    "EfficientNetB0": "raw255",
+    "DenseNet121": "torch",
+    "ResNet50V2": "tf",
+    "MobileNetV2": "tf",
+}
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def check_input_shape(input_shape: Sequence[int], min_size: int = 8) -> tuple[int, int, int]:
+    """Validate an image input shape ``(height, width, channels)`` and return it as a tuple.
+
+    Channels must be 1 (grey-scale, e.g. X-rays) or 3 (colour); height and width must be at
+    least ``min_size`` pixels. Anything else raises ``ValueError`` naming the problem: the
+    seed article's ``(224, 224, 3)`` network silently expected colour photographs.
+    """
+    shape = tuple(int(v) for v in input_shape)
+    if len(shape) != 3:
+        raise ValueError(f"input_shape must be (height, width, channels), got {tuple(input_shape)}")
+    height, width, channels = shape
+    if channels not in (1, 3):
+        raise ValueError(f"input_shape must have 1 or 3 channels, got {channels} in {shape}")
+    if height < min_size or width < min_size:
+        raise ValueError(f"images of {height}x{width} px are too small for this model "
+                         f"(at least {min_size}x{min_size} px)")
+    return height, width, channels
+
+
+def _head(x: Any, n_classes: int) -> Any:
+    if n_classes < 1:
+        raise ValueError(f"n_classes must be >= 1 (1 = binary with a sigmoid), not {n_classes}")
+    logits = keras.layers.Dense(n_classes, name="logits")(x)
+    activation = "sigmoid" if n_classes == 1 else "softmax"
+    # float32 output even under mixed precision, so probabilities are not rounded to 1.
+    return keras.layers.Activation(activation, dtype="float32", name="probability")(logits)
+
+
+def seed_cnn(input_shape: Sequence[int] = (28, 28, 1), n_classes: int = 1) -> keras.Model:
+    """The seed article's CNN, corrected for the data: three conv/pool blocks, Dense(512).
+
+    Conv(32)-Pool-Conv(64)-Pool-Conv(128)-Pool, 3x3 kernels without padding, ReLU, then
+    Flatten, Dense(512, ReLU) and the output layer. The article hard-coded
+    ``input_shape=(224, 224, 3)``; here the shape is the data's. Images smaller than 22 px
+    leave nothing after the third block and raise ``ValueError``.
+    """
+    height, width, channels = check_input_shape(input_shape, min_size=22)
+    inputs = keras.Input((height, width, channels), name="image")
+    x = inputs
+    for filters in (32, 64, 128):
+        x = keras.layers.Conv2D(filters, 3, activation="relu", name=f"conv{filters}")(x)
+        x = keras.layers.MaxPooling2D(2, name=f"pool{filters}")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    x = keras.layers.Dense(512, activation="relu", name="dense512")(x)
+    return keras.Model(inputs, _head(x, n_classes), name="seed_cnn")
+
+
+@keras.saving.register_keras_serializable(package="dl4h")
+class PerImageStandardization(keras.layers.Layer):
+    """Subtract each image's mean intensity and divide by its standard deviation.
+
+    Film brightness and contrast depend on exposure and on the X-ray machine as much as on
+    the patient; standardising every image removes that global cue, so the network has to
+    use the pattern inside the lungs instead.
+    """
+
+    def call(self, inputs):
+        mean = keras.ops.mean(inputs, axis=(1, 2, 3), keepdims=True)
+        std = keras.ops.std(inputs, axis=(1, 2, 3), keepdims=True)
+        return (inputs - mean) / (std + 1e-3)
+
+
+def chest_augmentation(
+    rotation_deg: float = 10.0,
+    shift: float = 0.08,
+    zoom: float = 0.1,
+    contrast: float = 0.2,
+    seed: int | None = None,
+) -> keras.Sequential:
+    """Random-transform layers suited to chest films, active only during training.
+
+    Small rotations (``rotation_deg`` degrees either way), translations (``shift`` of the
+    image size), zoom and contrast changes mimic differences in patient positioning and
+    exposure. There is deliberately no horizontal flip: laterality matters (the heart is
+    on the left; a flipped film shows dextrocardia).
+    """
+    return keras.Sequential([
+        keras.layers.RandomRotation(rotation_deg / 360.0, fill_mode="nearest", seed=seed),
+        keras.layers.RandomTranslation(shift, shift, fill_mode="nearest", seed=seed),
+        keras.layers.RandomZoom(zoom, fill_mode="nearest", seed=seed),
+        keras.layers.RandomContrast(contrast, seed=seed),
+    ], name="augmentation")
+
+
+def improved_cnn(
+    input_shape: Sequence[int] = (28, 28, 1),
+    n_classes: int = 1,
+    *,
+    widths: Sequence[int] = (32, 64, 128),
+    convs_per_block: int = 1,
+    batch_norm: bool = True,
+    dropout: float = 0.3,
+    augment: bool = True,
+    standardize: bool = True,
+    seed: int | None = None,
+) -> keras.Model:
+    """A small CNN for medical images: conv blocks with batch norm, dropout, augmentation.
+
+    With ``standardize`` a :class:`PerImageStandardization` layer follows the augmentation,
+    so the network cannot lean on the overall brightness of a film (exposure).
+    Each block is ``convs_per_block`` 3x3 'same' convolutions (each followed by batch
+    normalisation when ``batch_norm`` and ReLU) and a 2x2 max-pool; global average pooling, ``dropout`` and
+    the output layer follow. With ``augment`` the :func:`chest_augmentation` layers come
+    first (they do nothing at inference). The last convolution is named ``last_conv``; the
+    pooling layer ``gap`` marks the feature maps :func:`grad_cam` uses. Switching the options off gives the ablation variants.
+    """
+    height, width, channels = check_input_shape(input_shape, min_size=2 ** len(widths))
+    if not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1), not {dropout}")
+    if convs_per_block < 1:
+        raise ValueError(f"convs_per_block must be >= 1, not {convs_per_block}")
+    inputs = keras.Input((height, width, channels), name="image")
+    x = chest_augmentation(seed=seed)(inputs) if augment else inputs
+    if standardize:
+        x = PerImageStandardization(name="standardize")(x)
+    for block, filters in enumerate(widths):
+        for k in range(convs_per_block):
+            last = block == len(widths) - 1 and k == convs_per_block - 1
+            x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=not batch_norm,
+                                    name="last_conv" if last else f"conv{block}_{k}")(x)
+            if batch_norm:
+                # momentum 0.9, not Keras' 0.99: the moving variance starts at 1 while these
+                # activations vary far less, and at 0.99 inference outputs stay constant
+                # for several epochs (validation AUC 0.5 on PneumoniaMNIST).
+                x = keras.layers.BatchNormalization(momentum=0.9, name=f"bn{block}_{k}")(x)
+            x = keras.layers.Activation("relu", name=f"relu{block}_{k}")(x)
+        if block < len(widths) - 1:
+            x = keras.layers.MaxPooling2D(2, name=f"pool{block}")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    if dropout:
+        x = keras.layers.Dropout(dropout, name="dropout")(x)
+    return keras.Model(inputs, _head(x, n_classes), name="improved_cnn")
+
+
+def _weights_offline() -> bool:
+    from .data import OFFLINE_ENV
+
+    return os.environ.get(OFFLINE_ENV, "").lower() in {"1", "true", "yes"}
+
+
+def pretrained_backbone(
+    input_shape: Sequence[int] = (224, 224, 1),
+    n_classes: int = 1,
+    *,
+    name: str = "EfficientNetB0",
+    weights: str | None = "imagenet",
+    dropout: float = 0.3,
+    augment: bool = True,
+    trainable: bool = True,
+    seed: int | None = None,
+) -> keras.Model:
+    """An ImageNet backbone from Keras Applications with a new head for medical images.
+
+    Grey-scale inputs in [0, 1] are repeated to three channels and scaled the way the
+    backbone expects (see :data:`BACKBONES`). ImageNet weights are downloaded on first use;
+    when that is impossible (``DL4H_OFFLINE`` set, no network) a message says so and the
+    backbone starts from random weights (``weights=None``), which trains but needs far more
+    data. ``trainable=False`` freezes the backbone (feature extraction).
+    """
+    if name not in BACKBONES:
+        raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
+    height, width, channels = check_input_shape(input_shape, min_size=32)
+    application = getattr(keras.applications, name)
+    backbone = None
+    if weights == "imagenet" and _weights_offline():
+        print(f"{name}: offline mode (DL4H_OFFLINE is set), so no ImageNet weights can be "
+              "downloaded; using weights=None (random initialisation).")
+        weights = None
+    if weights is not None:
+        try:
+            backbone = application(include_top=False, weights=weights, input_shape=(height, width, 3))
+        except Exception as error:  # noqa: BLE001  (urllib, OSError, HTTP errors, bad files)
+            print(f"{name}: could not load the {weights!r} weights ({type(error).__name__}: "
+                  f"{error}); using weights=None (random initialisation). Go online once, "
+                  "or copy the weights file into ~/.keras/models, to use the pretrained model.")
+    if backbone is None:
+        backbone = application(include_top=False, weights=None, input_shape=(height, width, 3))
+    backbone.trainable = trainable
+    inputs = keras.Input((height, width, channels), name="image")
+    x = chest_augmentation(seed=seed)(inputs) if augment else inputs
+    if channels == 1:
+        x = keras.layers.Concatenate(name="grey_to_rgb")([x, x, x])
+    scaling = BACKBONES[name]
+    if scaling == "raw255":
+        x = keras.layers.Rescaling(255.0, name="to_0_255")(x)
+    elif scaling == "tf":
+        x = keras.layers.Rescaling(2.0, offset=-1.0, name="to_minus1_1")(x)
+    else:
+        x = keras.layers.Normalization(mean=IMAGENET_MEAN, variance=[s ** 2 for s in IMAGENET_STD],
+                                       name="imagenet_norm")(x)
+    x = backbone(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)  # its input: the maps Grad-CAM uses
+    if dropout:
+        x = keras.layers.Dropout(dropout, name="dropout")(x)
+    return keras.Model(inputs, _head(x, n_classes), name=f"{name.lower()}_transfer")
+
+
+def compile_model(model: keras.Model, learning_rate: float = 1e-3) -> keras.Model:
+    """Compile with Adam, cross-entropy and accuracy + ROC AUC (named ``auc``) metrics.
+
+    One output unit means binary labels (0/1) and binary cross-entropy; several mean one-hot
+    labels and categorical cross-entropy. The AUC metric is what the callbacks monitor
+    (``val_auc``). Returns the model for chaining.
+    """
+    binary = model.output_shape[-1] == 1
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+        loss="binary_crossentropy" if binary else "categorical_crossentropy",
+        metrics=["accuracy", keras.metrics.AUC(name="auc")],
+    )
+    return model
+
+
+def training_callbacks(
+    checkpoint_path: str | Path | None = None,
+    *,
+    monitor: str = "val_auc",
+    patience: int = 8,
+    min_epochs: int = 0,
+    lr_patience: int | None = 3,
+    lr_factor: float = 0.5,
+    min_lr: float = 1e-5,
+) -> list[keras.callbacks.Callback]:
+    """Early stopping (best weights restored), an LR schedule and checkpointing on ``monitor``.
+
+    Training stops after ``patience`` epochs without a better ``monitor`` (validation AUC by
+    default, maximised) and the best epoch's weights are put back; the first ``min_epochs``
+    epochs, while batch-norm statistics and the metric are still noisy, can neither stop
+    training nor be chosen as the best (the checkpoint file does not wait). ``lr_patience`` epochs
+    without progress halve the learning rate (``None`` switches the schedule off). With a
+    ``checkpoint_path`` (ending in ``.weights.h5``) the best weights are also written to disk.
+    """
+    mode = "min" if "loss" in monitor else "max"
+    callbacks: list[keras.callbacks.Callback] = [
+        keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience,
+                                      start_from_epoch=min_epochs, restore_best_weights=True,
+                                      verbose=0),
+    ]
+    if lr_patience is not None:
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(
+            monitor=monitor, mode=mode, factor=lr_factor, patience=lr_patience, min_lr=min_lr,
+            verbose=0))
+    if checkpoint_path is not None:
+        path = str(checkpoint_path)
+        if not path.endswith(".weights.h5"):
+            raise ValueError(f"checkpoint_path must end with '.weights.h5', got {path!r}")
+        callbacks.append(keras.callbacks.ModelCheckpoint(
+            path, monitor=monitor, mode=mode, save_best_only=True, save_weights_only=True,
+            verbose=0))
+    return callbacks
+
+
+def balanced_class_weight(labels: np.ndarray) -> dict[int, float]:
+    """Class weights ``n / (k * count_c)`` that make every class count equally in the loss.
+
+    For PneumoniaMNIST's training split (about one normal film for three with pneumonia)
+    the normal class gets roughly three times the weight of the pneumonia class.
+    """
+    labels = np.asarray(labels).reshape(-1)
+    if labels.size == 0:
+        raise ValueError("no labels to weight")
+    classes, counts = np.unique(labels, return_counts=True)
+    return {int(c): float(labels.size / (len(classes) * n)) for c, n in zip(classes, counts, strict=True)}
+
+
+def _check_images(model: keras.Model, x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    expected = tuple(model.input_shape[1:])
+    if x.ndim != 4 or tuple(x.shape[1:]) != expected:
+        raise ValueError(f"model expects images of shape (n, {', '.join(map(str, expected))}), "
+                         f"got {x.shape}")
+    return x
+
+
+def _submodel(model: keras.Model, tensor: Any) -> keras.Model:
+    return keras.Model(model.inputs, tensor)
+
+
+def predict_logits(model: keras.Model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """The model's pre-activation outputs (the ``logits`` layer), in inference mode.
+
+    Binary models give shape ``(n,)``; multi-class ``(n, classes)``. Use them with
+    ``evaluation.fit_temperature``.
+    """
+    x = _check_images(model, x)
+    out = _submodel(model, model.get_layer("logits").output).predict(x, batch_size=batch_size, verbose=0)
+    out = np.asarray(out, dtype=np.float64)
+    return out[:, 0] if out.shape[-1] == 1 else out
+
+
+def penultimate_features(model: keras.Model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """The representation the output layer sees (the input of ``logits``), ``(n, d)``.
+
+    Computed in inference mode (no augmentation, no dropout). Chapter 06 compares real and
+    synthetic images through these features (a Fréchet distance).
+    """
+    x = _check_images(model, x)
+    feats = _submodel(model, model.get_layer("logits").input).predict(x, batch_size=batch_size, verbose=0)
+    return np.asarray(feats, dtype=np.float64).reshape(len(x), -1)
+
+
+def grad_cam(
+    model: keras.Model,
+    x: np.ndarray,
+    layer_name: str | None = None,
+    class_index: int = 0,
+) -> np.ndarray:
+    """Grad-CAM heat maps ``(n, height, width)`` in [0, 1] for one output unit.
+
+    The gradient of the ``class_index`` logit with respect to a stack of feature maps is
+    averaged over space to weight each map; the weighted sum, passed through ReLU, is
+    resized to the input size and divided by its maximum (maps with no positive evidence
+    stay zero). The maps are the output of ``layer_name``, or by default the input of the
+    ``gap`` pooling layer (the last convolutional features of every builder here, the
+    backbones' included). Selvaraju et al., ICCV 2017.
+    """
+    x = _check_images(model, x)
+    try:
+        layer = model.get_layer(layer_name or "gap")
+    except ValueError as error:
+        raise ValueError(f"model {model.name!r} has no layer {layer_name or 'gap'!r} for Grad-CAM") from error
+    features_tensor = layer.output if layer_name else layer.input
+    if len(features_tensor.shape) != 4:
+        raise ValueError(f"layer {layer_name!r} is not a convolutional feature map "
+                         f"(output shape {features_tensor.shape})")
+    if not 0 <= class_index < model.get_layer("logits").output.shape[-1]:
+        raise ValueError(f"class_index {class_index} is out of range for the model's outputs")
+    probe = keras.Model(model.inputs, [features_tensor, model.get_layer("logits").output])
+    maps = []
+    for start in range(0, len(x), 64):
+        batch = tf.convert_to_tensor(x[start:start + 64])
+        with tf.GradientTape() as tape:
+            features, logits = probe(batch, training=False)
+            target = logits[:, class_index]
+        grads = tape.gradient(target, features)
+        weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
+        cam = tf.nn.relu(tf.reduce_sum(weights * features, axis=-1, keepdims=True))
+        cam = tf.image.resize(cam, x.shape[1:3], method="bilinear")[..., 0].numpy()
+        peak = cam.reshape(len(cam), -1).max(axis=1).reshape(-1, 1, 1)
+        maps.append(np.where(peak > 0, cam / np.where(peak > 0, peak, 1), 0.0))
+    return np.clip(np.concatenate(maps).astype(np.float32), 0.0, 1.0)

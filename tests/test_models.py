@@ -1,0 +1,261 @@
+"""helpers.models: builders, shapes, training utilities, Grad-CAM, the offline-weights path,
+and the chapter 04 benchmark script in its smoke profile on real PneumoniaMNIST."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from helpers import config, data, models
+from tests.conftest import require
+
+
+@pytest.fixture(scope="module")
+def pneumonia32():
+    """32 real PneumoniaMNIST training films (16 normal, 16 pneumonia) in [0, 1]."""
+    require("pneumoniamnist")
+    images, labels = data.load_medmnist("pneumoniamnist", "train")
+    labels = labels.reshape(-1)
+    pick = np.concatenate([np.flatnonzero(labels == 0)[:16], np.flatnonzero(labels == 1)[:16]])
+    return data.as_float_images(images[pick]), labels[pick].astype("float32")
+
+
+def _tiny_images(n=4, size=28, channels=1, seed=0):
+    return np.random.default_rng(seed).random((n, size, size, channels)).astype("float32")
+
+
+# --------------------------------------------------------------------------- shapes
+def test_seed_cnn_matches_the_article_architecture_on_28px():
+    model = models.seed_cnn((28, 28, 1))
+    assert model.input_shape == (None, 28, 28, 1)
+    assert model.output_shape == (None, 1)
+    # conv 3x3 (valid) + pool 2: 28 -> 26 -> 13 -> 11 -> 5 -> 3 -> 1, so Flatten gives 128.
+    assert model.get_layer("flatten").output.shape[-1] == 128
+    expected = (9 * 1 * 32 + 32) + (9 * 32 * 64 + 64) + (9 * 64 * 128 + 128) + (128 * 512 + 512) + 513
+    assert model.count_params() == expected
+
+
+def test_seed_cnn_still_builds_for_the_articles_224px_colour_shape():
+    model = models.seed_cnn((224, 224, 3))
+    assert model.get_layer("flatten").output.shape[-1] == 26 * 26 * 128
+
+
+@pytest.mark.parametrize("n_classes, shape", [(1, (None, 1)), (4, (None, 4))])
+def test_improved_cnn_outputs_and_named_layers(n_classes, shape):
+    model = models.improved_cnn((28, 28, 1), n_classes)
+    assert model.output_shape == shape
+    assert model.get_layer("last_conv").output.shape[1:] == (7, 7, 128)
+    probabilities = model.predict(_tiny_images(), verbose=0)
+    assert np.all((probabilities >= 0) & (probabilities <= 1))
+    if n_classes > 1:
+        np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-5)
+
+
+def test_augmentation_has_no_flip_and_is_off_at_inference():
+    augmentation = models.chest_augmentation()
+    names = [type(layer).__name__ for layer in augmentation.layers]
+    assert "RandomFlip" not in names and "RandomRotation" in names
+    model = models.improved_cnn((28, 28, 1), augment=True)
+    x = _tiny_images()
+    np.testing.assert_allclose(model.predict(x, verbose=0), model.predict(x, verbose=0))
+    changed = augmentation(x, training=True).numpy()
+    assert not np.allclose(changed, x)  # in training mode the images do change
+    np.testing.assert_allclose(augmentation(x, training=False).numpy(), x)
+
+
+def test_per_image_standardization_removes_overall_brightness():
+    x = _tiny_images(n=3)
+    layer = models.PerImageStandardization()
+    out = layer(x).numpy()
+    np.testing.assert_allclose(out.mean(axis=(1, 2, 3)), 0, atol=1e-5)
+    np.testing.assert_allclose(out.std(axis=(1, 2, 3)), 1, atol=0.02)
+    np.testing.assert_allclose(layer(0.7 * x).numpy(), out, atol=0.02)  # exposure-invariant
+    model = models.improved_cnn((28, 28, 1), seed=0)
+    assert model.get_layer("standardize") is not None
+    np.testing.assert_allclose(model.predict(0.8 * x, verbose=0), model.predict(x, verbose=0), atol=0.01)
+    plain = models.improved_cnn((28, 28, 1), standardize=False)
+    assert "standardize" not in [layer.name for layer in plain.layers]
+
+
+@pytest.mark.parametrize("shape, message", [
+    ((28, 28), "height, width, channels"),
+    ((28, 28, 2), "1 or 3 channels"),
+    ((28, 28, 4), "1 or 3 channels"),
+    ((4, 4, 1), "too small"),
+])
+def test_bad_input_shapes_raise(shape, message):
+    with pytest.raises(ValueError, match=message):
+        models.improved_cnn(shape)
+
+
+def test_seed_cnn_refuses_images_too_small_for_three_blocks():
+    with pytest.raises(ValueError, match="too small"):
+        models.seed_cnn((16, 16, 1))
+
+
+def test_bad_builder_arguments_raise():
+    with pytest.raises(ValueError, match="dropout"):
+        models.improved_cnn(dropout=1.0)
+    with pytest.raises(ValueError, match="n_classes"):
+        models.improved_cnn(n_classes=0)
+    with pytest.raises(ValueError, match="convs_per_block"):
+        models.improved_cnn(convs_per_block=0)
+
+
+def test_predicting_images_of_the_wrong_shape_raises():
+    model = models.improved_cnn((28, 28, 1))
+    with pytest.raises(ValueError, match=r"model expects images of shape \(n, 28, 28, 1\)"):
+        models.predict_logits(model, _tiny_images(size=32))
+    with pytest.raises(ValueError, match="model expects images"):
+        models.penultimate_features(model, np.zeros((28, 28)))
+
+
+# --------------------------------------------------------------------------- training
+def test_seed_cnn_overfits_32_real_films(pneumonia32):
+    x, y = pneumonia32
+    config.set_seed(0)
+    model = models.compile_model(models.seed_cnn(), learning_rate=1e-3)
+    model.fit(x, y, epochs=40, batch_size=8, verbose=0)
+    accuracy = np.mean((model.predict(x, verbose=0)[:, 0] >= 0.5) == y)
+    assert accuracy >= 0.97
+
+
+def test_improved_cnn_overfits_32_real_films(pneumonia32):
+    x, y = pneumonia32
+    config.set_seed(0)
+    model = models.compile_model(models.improved_cnn(augment=False, dropout=0.0), learning_rate=3e-3)
+    history = model.fit(x, y, epochs=30, batch_size=8, verbose=0)
+    assert history.history["accuracy"][-1] >= 0.97
+    assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
+
+
+def test_balanced_class_weight():
+    weights = models.balanced_class_weight(np.array([0, 1, 1, 1]))
+    assert weights == pytest.approx({0: 2.0, 1: 4 / 6})
+    with pytest.raises(ValueError, match="no labels"):
+        models.balanced_class_weight(np.array([]))
+
+
+def test_training_callbacks_monitor_validation_auc_and_checkpoint(tmp_path, pneumonia32):
+    x, y = pneumonia32
+    callbacks = models.training_callbacks(tmp_path / "best.weights.h5", patience=2)
+    kinds = {type(c).__name__: c for c in callbacks}
+    assert set(kinds) == {"EarlyStopping", "ReduceLROnPlateau", "ModelCheckpoint"}
+    assert kinds["EarlyStopping"].monitor == "val_auc" and kinds["EarlyStopping"].restore_best_weights
+    assert models.training_callbacks(min_epochs=3)[0].start_from_epoch == 3
+    config.set_seed(0)
+    model = models.compile_model(models.seed_cnn())
+    history = model.fit(x, y, validation_data=(x, y), epochs=3, batch_size=16, callbacks=callbacks, verbose=0)
+    assert "val_auc" in history.history
+    assert (tmp_path / "best.weights.h5").is_file()
+    assert len(models.training_callbacks(lr_patience=None)) == 1
+    with pytest.raises(ValueError, match=r"\.weights\.h5"):
+        models.training_callbacks(tmp_path / "best.keras")
+
+
+# --------------------------------------------------------------------------- outputs
+def test_logits_match_probabilities_and_features_have_the_head_width():
+    model = models.improved_cnn((28, 28, 1), seed=0)
+    x = _tiny_images(n=5)
+    logits = models.predict_logits(model, x)
+    assert logits.shape == (5,)
+    np.testing.assert_allclose(1 / (1 + np.exp(-logits)), model.predict(x, verbose=0)[:, 0], rtol=1e-4)
+    assert models.penultimate_features(model, x).shape == (5, 128)
+    assert models.penultimate_features(models.seed_cnn(), x).shape == (5, 512)
+
+
+def test_grad_cam_shape_and_range(pneumonia32):
+    x, y = pneumonia32
+    config.set_seed(0)
+    model = models.compile_model(models.improved_cnn(augment=False))
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    maps = models.grad_cam(model, x[:6])
+    assert maps.shape == (6, 28, 28) and maps.dtype == np.float32
+    named = models.grad_cam(model, x[:6], layer_name="last_conv")  # before BN/ReLU: differs
+    assert named.shape == maps.shape and named.min() >= 0 and named.max() <= 1
+    assert maps.min() >= 0 and maps.max() <= 1
+    peaks = maps.reshape(6, -1).max(axis=1)
+    assert np.all((peaks == 0) | np.isclose(peaks, 1))  # each map is scaled to its maximum
+    assert np.any(peaks > 0)
+
+
+def test_grad_cam_bad_arguments_raise():
+    model = models.improved_cnn((28, 28, 1))
+    with pytest.raises(ValueError, match="no layer 'nope'"):
+        models.grad_cam(model, _tiny_images(), layer_name="nope")
+    with pytest.raises(ValueError, match="not a convolutional feature map"):
+        models.grad_cam(model, _tiny_images(), layer_name="dropout")
+    with pytest.raises(ValueError, match="class_index"):
+        models.grad_cam(model, _tiny_images(), class_index=1)
+    with pytest.raises(ValueError, match="model expects images"):
+        models.grad_cam(model, _tiny_images(channels=3))
+
+
+# --------------------------------------------------------------------------- backbones
+def test_backbone_offline_falls_back_to_random_weights(monkeypatch, capsys):
+    monkeypatch.setenv(data.OFFLINE_ENV, "1")
+    model = models.pretrained_backbone((32, 32, 1), name="MobileNetV2", augment=False)
+    assert "offline mode" in capsys.readouterr().out
+    assert model.output_shape == (None, 1)
+    x = _tiny_images(n=2, size=32)
+    assert model.predict(x, verbose=0).shape == (2, 1)
+    maps = models.grad_cam(model, x)  # the backbone's last feature maps, resized to 32x32
+    assert maps.shape == (2, 32, 32) and maps.min() >= 0 and maps.max() <= 1
+    assert models.penultimate_features(model, x).shape == (2, 1280)
+
+
+def test_backbone_download_failure_falls_back_to_random_weights(monkeypatch, capsys):
+    from keras.src.utils import file_utils
+
+    def no_network(*args, **kwargs):
+        raise OSError("no network")
+
+    monkeypatch.delenv(data.OFFLINE_ENV, raising=False)
+    monkeypatch.setattr(file_utils, "get_file", no_network)
+    model = models.pretrained_backbone((32, 32, 3), name="MobileNetV2", augment=False)
+    out = capsys.readouterr().out
+    assert "could not load the 'imagenet' weights" in out and "weights=None" in out
+    assert model.get_layer("mobilenetv2_1.00_32").trainable
+
+
+def test_backbone_unknown_name_raises():
+    with pytest.raises(ValueError, match="unknown backbone 'VGG99'"):
+        models.pretrained_backbone(name="VGG99")
+
+
+# --------------------------------------------------------------------------- benchmark
+def test_benchmark_smoke_writes_a_sane_report(tmp_path):
+    require("pneumoniamnist")
+    from benchmarks import cnn_medmnist
+
+    out = tmp_path / "report.json"
+    cnn_medmnist.main(["--dataset", "pneumoniamnist", "--profile", "smoke", "--seeds", "0",
+                       "--out", str(out)])
+    report = json.loads(out.read_text())
+    assert report["profile"] == "smoke" and report["n_train"] == 256 and report["n_test"] == 624
+    run = report["per_seed"][0]
+    for key in ("test_auc", "test_acc", "val_auc", "threshold", "train_seconds", "temperature"):
+        assert key in run
+    assert 0.5 < run["test_auc"] <= 1 and 0 <= run["test_acc"] <= 1
+    assert 0 <= run["threshold"] <= 1 and run["train_seconds"] > 0
+    assert run["val_metrics_at_threshold"]["sensitivity"] >= 0.95  # chosen on validation
+    test_metrics = run["test_metrics_at_threshold"]
+    assert set(test_metrics) == {"roc_auc", "pr_auc", "sensitivity", "specificity", "ppv", "npv", "accuracy"}
+    for row in test_metrics.values():
+        assert row["ci_low"] <= row["value"] <= row["ci_high"]
+    assert report["summary"]["test_auc"]["mean"] == pytest.approx(run["test_auc"])
+    assert report["reference_medmnist_v2"]["ResNet-50 (224)"] == {"auc": 0.962, "acc": 0.884}
+    assert report["peak_memory"]["host_rss_mb"] > 0 and "tensorflow" in report["environment"]
+
+
+def test_benchmark_help_documents_the_options(capsys):
+    from benchmarks import cnn_medmnist
+
+    with pytest.raises(SystemExit):
+        cnn_medmnist.parse_args(["--help"])
+    text = capsys.readouterr().out
+    for option in ("--dataset", "--size", "--profile", "--seeds", "--out"):
+        assert option in text
+
