@@ -8,6 +8,8 @@
   checks, mirrored in Keras;
 - :mod:`helpers.models`: the CNN builders, training callbacks, Grad-CAM and feature
   extraction shared by the image chapters and benchmarks;
+- :mod:`helpers.sequences`: DNA encoding (IUPAC ambiguity codes explicit), k-mers,
+  padding, and the recurrent model builders;
 - :mod:`helpers.dicom`: DICOM reading, Hounsfield units, windowing, resampling,
   de-identification, and the corrected version of the syllabus's ``preprocess``.
 """

@@ -1,0 +1,276 @@
+"""Recurrent networks on real sequences (chapter 05): splice junctions and ECG5000.
+
+    .venv/bin/python benchmarks/rnn_sequences.py --task splice --profile cpu --seeds 0 1 2 \\
+        --out benchmarks/reports/rnn_splice_cpu.json
+    .venv/bin/python benchmarks/rnn_sequences.py --task ecg5000 --profile cpu --seeds 0 1 2 \\
+        --out benchmarks/reports/rnn_ecg5000_cpu.json
+
+``splice``: per seed, a stratified 70/15/15 split (``helpers.data.split_indices``) with
+identical sequences kept in one split (the file repeats some windows); a
+positional k-mer + logistic-regression baseline (k and C chosen on validation) and the
+Conv1D + BiLSTM hybrid (early stopping on validation) are scored once on the held-out test
+split: accuracy, macro-F1, per-class F1, bootstrap intervals.
+
+``ecg5000``: offline only the 500-beat training split exists, so each seed runs a
+stratified 5-fold cross-validation on it. In each fold a GRU classifier (normal vs
+abnormal) and a 5-class GRU classifier are trained with early stopping on an inner
+validation split, and an LSTM autoencoder is trained on the normal training beats only,
+its threshold chosen on the inner validation split (Youden). Out-of-fold predictions of all
+folds are pooled for AUC, accuracy and macro-F1. In the ``gpu`` profile the published
+4500-beat test split is tried as well; when it cannot be had the report says why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.report import summarise, write_report  # noqa: E402
+from helpers import config, data, evaluation  # noqa: E402
+from helpers import sequences as sq  # noqa: E402
+
+SPLICE_CLASSES = ("EI", "IE", "N")
+ECG_CLASSES = ("normal", "R-on-T PVC", "PVC", "SP beat", "unclassified")
+
+# Per profile: maximum epochs, early-stopping patience, training subset (None = all),
+# the baseline's grid (k, C), the k-fold count for ECG and how many of the folds are run
+# (smoke runs one, to test the code path quickly).
+PLAN: dict[str, dict[str, Any]] = {
+    "smoke": {"epochs": 1, "patience": 1, "n_train": 120, "grid_k": (2,), "grid_c": (0.1,),
+              "folds": 2, "run_folds": 1, "units": 8},
+    "cpu": {"epochs": 60, "patience": 8, "n_train": None, "grid_k": (1, 2, 3),
+            "grid_c": (0.03, 0.1, 0.3, 1.0), "folds": 5, "run_folds": 5, "units": 32},
+    "gpu": {"epochs": 100, "patience": 10, "n_train": None, "grid_k": (1, 2, 3),
+            "grid_c": (0.03, 0.1, 0.3, 1.0), "folds": 5, "run_folds": 5, "units": 64},
+}
+
+
+def _multiclass_scores(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int,
+                       prefix: str = "") -> dict[str, Any]:
+    from sklearn.metrics import accuracy_score, f1_score
+
+    labels = list(range(n_classes))
+
+    def macro_f1(t: np.ndarray, p: np.ndarray) -> float:
+        return f1_score(t, p, labels=labels, average="macro", zero_division=0)
+
+    acc = evaluation.bootstrap_ci(accuracy_score, y_true, y_pred, n_boot=1000)
+    f1 = evaluation.bootstrap_ci(macro_f1, y_true, y_pred, n_boot=1000)
+    per_class = f1_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
+    return {f"{prefix}accuracy": acc[0], f"{prefix}accuracy_ci": list(acc[1:]),
+            f"{prefix}macro_f1": f1[0], f"{prefix}macro_f1_ci": list(f1[1:]),
+            f"{prefix}per_class_f1": [float(v) for v in per_class]}
+
+
+# --------------------------------------------------------------------------- splice
+def run_splice(profile: str, seed: int) -> dict[str, Any]:
+    """One seed of the splice-junction benchmark: baseline and hybrid, scored on test once."""
+    from sklearn.linear_model import LogisticRegression
+
+    plan = PLAN[profile]
+    frame = data.load_uci_sequences("splice")
+    x = sq.one_hot_dna(frame["sequence"])
+    y = frame["label"].map({c: i for i, c in enumerate(SPLICE_CLASSES)}).to_numpy()
+    # identical sequences occur more than once: keep each in one split (no leakage)
+    split = data.split_indices(y, groups=frame["sequence"].to_numpy(), seed=seed)
+    train = split["train"][data.stratified_subset(y[split["train"]], plan["n_train"], seed=seed)]
+    val, test = split["val"], split["test"]
+    result: dict[str, Any] = {"seed": seed, "n_train": len(train), "n_val": len(val),
+                              "n_test": len(test)}
+
+    started = time.time()
+    best = (-1.0, None, None)
+    for k in plan["grid_k"]:
+        features = sq.kmer_features(x, k, positional=True)
+        for c in plan["grid_c"]:
+            model = LogisticRegression(C=c, max_iter=3000).fit(features[train], y[train])
+            score = float(np.mean(model.predict(features[val]) == y[val]))
+            if score > best[0]:
+                best = (score, (k, c), model)
+    (k, c), baseline = best[1], best[2]
+    test_pred = baseline.predict(sq.kmer_features(x[test], k, positional=True))
+    result.update(_multiclass_scores(y[test], test_pred, 3, prefix="baseline_"))
+    result.update({"baseline_k": k, "baseline_C": c, "baseline_val_accuracy": best[0],
+                   "baseline_seconds": round(time.time() - started, 1)})
+
+    config.set_seed(seed)
+    started = time.time()
+    units = plan["units"]
+    model = sq.conv_bilstm_classifier(x.shape[1:], 3, filters=2 * units, units=units)
+    history = sq.fit_early_stopping(model, x[train], y[train], x[val], y[val],
+                                    epochs=plan["epochs"], patience=plan["patience"])
+    test_pred = model.predict(x[test], verbose=0).argmax(axis=1)
+    result.update(_multiclass_scores(y[test], test_pred, 3))
+    result.update({"epochs_run": len(history["loss"]), "best_epoch": history["best_epoch"],
+                   "val_accuracy": history["val_accuracy"][history["best_epoch"] - 1],
+                   "parameters": int(model.count_params()),
+                   "seconds": round(time.time() - started, 1)})
+    return result
+
+
+# --------------------------------------------------------------------------- ECG5000
+def _ecg_fold(plan: dict[str, Any], x: np.ndarray, y5: np.ndarray, train: np.ndarray,
+              test: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+    """Train the three ECG models on ``train`` and score the beats of ``test``."""
+    from sklearn.model_selection import train_test_split
+
+    abnormal = (y5 != 0).astype(np.float32)
+    fit, val = train_test_split(train, test_size=0.15, stratify=abnormal[train], random_state=seed)
+    series = x[..., None]
+    units = 2 * plan["units"]
+    common = {"epochs": plan["epochs"], "patience": plan["patience"]}
+
+    config.set_seed(seed)
+    binary = sq.rnn_classifier(series.shape[1:], 2, cell="gru", units=units, dropout=0.2)
+    sq.fit_early_stopping(binary, series[fit], abnormal[fit], series[val], abnormal[val], **common)
+
+    config.set_seed(seed)
+    five = sq.rnn_classifier(series.shape[1:], 5, cell="gru", units=units, dropout=0.2)
+    sq.fit_early_stopping(five, series[fit], y5[fit], series[val], y5[val], **common)
+
+    config.set_seed(seed)
+    normal_fit, normal_val = fit[y5[fit] == 0], val[y5[val] == 0]
+    auto = sq.lstm_autoencoder(x.shape[1], units=units)
+    sq.fit_early_stopping(auto, series[normal_fit], series[normal_fit], series[normal_val],
+                          series[normal_val], batch_size=32, **common)
+    threshold = evaluation.youden_threshold(abnormal[val], sq.reconstruction_error(auto, x[val]))
+    return {
+        "binary_score": binary.predict(series[test], verbose=0)[:, 0],
+        "five_pred": five.predict(series[test], verbose=0).argmax(axis=1),
+        "ae_score": sq.reconstruction_error(auto, x[test]),
+        "ae_threshold": np.full(len(test), threshold),
+    }
+
+
+def _ecg_scores(y5: np.ndarray, out: dict[str, np.ndarray], prefix: str = "") -> dict[str, Any]:
+    from sklearn.metrics import roc_auc_score
+
+    abnormal = (y5 != 0).astype(int)
+    result = _multiclass_scores(y5, out["five_pred"], 5, prefix=prefix)
+    auc = evaluation.bootstrap_ci(roc_auc_score, abnormal, out["binary_score"], n_boot=1000)
+    rule = evaluation.binary_metrics(abnormal, out["binary_score"], 0.5)
+    ae_auc = evaluation.bootstrap_ci(roc_auc_score, abnormal, out["ae_score"], n_boot=1000)
+    ae_called = (out["ae_score"] >= out["ae_threshold"]).astype(float)
+    ae_rule = evaluation.binary_metrics(abnormal, ae_called, 0.5)
+    result.update({
+        f"{prefix}auc_normal_vs_abnormal": auc[0], f"{prefix}auc_normal_vs_abnormal_ci": list(auc[1:]),
+        f"{prefix}binary_sensitivity": rule["sensitivity"],
+        f"{prefix}binary_specificity": rule["specificity"],
+        f"{prefix}binary_accuracy": rule["accuracy"],
+        f"{prefix}autoencoder_auc": ae_auc[0], f"{prefix}autoencoder_auc_ci": list(ae_auc[1:]),
+        f"{prefix}autoencoder_sensitivity": ae_rule["sensitivity"],
+        f"{prefix}autoencoder_specificity": ae_rule["specificity"],
+        f"{prefix}per_class_recall": [
+            float(np.mean(out["five_pred"][y5 == k] == k)) if np.any(y5 == k) else float("nan")
+            for k in range(5)],
+    })
+    return result
+
+
+def run_ecg(profile: str, seed: int) -> dict[str, Any]:
+    """One seed of the ECG5000 benchmark: k-fold cross-validation on the 500 training beats."""
+    from sklearn.model_selection import StratifiedKFold
+
+    plan = PLAN[profile]
+    x, labels = data.load_ucr("ecg5000", "train")
+    y5 = labels - 1
+    index = data.stratified_subset(y5 != 0, plan["n_train"], seed=seed)
+    x, y5 = x[index], y5[index]
+    started = time.time()
+    folds = StratifiedKFold(plan["folds"], shuffle=True, random_state=seed)
+    pooled: dict[str, list[np.ndarray]] = {}
+    covered, fold_aucs = [], []
+    from sklearn.metrics import roc_auc_score
+
+    for number, (train, test) in enumerate(folds.split(x, (y5 != 0))):
+        if number == plan["run_folds"]:
+            break
+        out = _ecg_fold(plan, x, y5, train, test, seed)
+        fold_aucs.append(float(roc_auc_score(y5[test] != 0, out["binary_score"])))
+        covered.append(test)
+        for key, value in out.items():
+            pooled.setdefault(key, []).append(value)
+    scored = np.concatenate(covered)  # every beat once, each predicted by the fold that held it out
+    result: dict[str, Any] = {"seed": seed, "n_beats": len(x), "folds": plan["folds"],
+                              "folds_run": len(covered), "n_scored": len(scored)}
+    result.update(_ecg_scores(y5[scored], {k: np.concatenate(v) for k, v in pooled.items()}))
+    result.update({"fold_auc_normal_vs_abnormal": fold_aucs,
+                   "mean_fold_auc_normal_vs_abnormal": float(np.mean(fold_aucs)),
+                   "seconds": round(time.time() - started, 1)})
+
+    if profile == "gpu":  # the published test split, when it can be had
+        try:
+            x_test, test_labels = data.load_ucr("ecg5000", "test")
+        except data.DatasetUnavailable as error:
+            result["full_test"] = f"unavailable: {error}"
+        else:
+            from sklearn.model_selection import train_test_split
+
+            train, val = train_test_split(np.arange(len(x)), test_size=0.15,
+                                          stratify=y5 != 0, random_state=seed)
+            merged = np.concatenate([x, x_test])
+            y_all = np.concatenate([y5, test_labels - 1])
+            test_idx = np.arange(len(x), len(merged))
+            out = _ecg_fold(plan, merged, y_all, np.concatenate([train, val]), test_idx, seed)
+            result["full_test"] = _ecg_scores(y_all[test_idx], out)
+    return result
+
+
+# --------------------------------------------------------------------------- main
+METRICS = {
+    "splice": ["accuracy", "macro_f1", "baseline_accuracy", "baseline_macro_f1", "seconds"],
+    "ecg5000": ["auc_normal_vs_abnormal", "mean_fold_auc_normal_vs_abnormal", "accuracy",
+                "macro_f1", "binary_sensitivity", "binary_specificity", "autoencoder_auc",
+                "autoencoder_sensitivity", "autoencoder_specificity", "seconds"],
+}
+TARGETS = {
+    "splice": "test accuracy >= 0.96 (mean of 3 seeds), <= 3 minutes per seed on 2 CPU cores",
+    "ecg5000": "normal-vs-abnormal AUC >= 0.98 in cross-validation on the 500-beat split",
+}
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Run the benchmark for the given command-line arguments; return the report payload."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--task", choices=sorted(METRICS), required=True)
+    parser.add_argument("--profile", default="cpu", choices=config.PROFILE_NAMES)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    import tensorflow as tf  # imported quietly by helpers.config already
+
+    # Each new model traces new predict functions; TensorFlow's warning about that
+    # "retracing" is expected here and harmless.
+    tf.get_logger().setLevel("ERROR")
+
+    started = time.time()
+    settings = config.setup(args.profile, seed=args.seeds[0])
+    profile = settings.profile  # DL4H_PROFILE, when set, wins
+    run = run_splice if args.task == "splice" else run_ecg
+    per_seed = []
+    for seed in args.seeds:
+        per_seed.append(run(profile, seed))
+        shown = {k: round(per_seed[-1][k], 4) for k in METRICS[args.task]}
+        print(f"seed {seed}: {shown}", flush=True)
+    payload = {
+        "task": args.task,
+        "seeds": args.seeds,
+        "target": TARGETS[args.task],
+        "plan": PLAN[profile],
+        "classes": list(SPLICE_CLASSES if args.task == "splice" else ECG_CLASSES),
+        "summary": summarise(per_seed, METRICS[args.task]),
+        "per_seed": per_seed,
+    }
+    write_report(args.out, payload, profile, started)
+    return payload
+
+
+if __name__ == "__main__":
+    main()
