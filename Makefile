@@ -50,11 +50,13 @@ test: setup
 lint: setup
 	$(BIN)/ruff check .
 
-# Debian packages the browser test needs (run once, as root or with sudo).
+# Debian packages the browser test needs (run once, as root or with sudo): the browser,
+# and fonts for the book's Latin and Chinese text (the glossary is bilingual).
+SYSTEM_PACKAGES := chromium fonts-dejavu-core fonts-wqy-zenhei
 system-deps:
-	@if command -v chromium >/dev/null 2>&1; then echo "chromium is installed"; else \
+	@if dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1; then echo "$(SYSTEM_PACKAGES): installed"; else \
 	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	    $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium fonts-dejavu-core; fi
+	    $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $(SYSTEM_PACKAGES); fi
 
 clean:
 	rm -rf book/_build $(BOOK_NOTEBOOKS) build .pytest_cache
