@@ -79,17 +79,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _prepare(flag: str, size: int, n_train: int | None, seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    splits = {}
-    for split in data.SPLITS:
-        images, labels = data.load_medmnist(flag, split, size)
-        if split == "train" and n_train is not None:
-            keep = data.stratified_subset(labels, n_train, seed=seed)
-            images, labels = images[keep], labels[keep]
-        splits[split] = (data.as_float_images(images), labels)
-    return splits
-
-
 def _targets(labels: np.ndarray, n_classes: int) -> np.ndarray:
     labels = labels.reshape(-1)
     if n_classes == 1:
@@ -164,7 +153,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if task not in ("binary-class", "multi-class", "ordinal-regression"):
         raise SystemExit(f"{args.dataset}: task {task!r} is not supported (binary or multi-class only)")
     config.setup_devices(args.profile)
-    splits = _prepare(args.dataset, args.size, settings["n_train"], seed=0)
+    splits = data.load_medmnist_splits(args.dataset, args.size, settings["n_train"], seed=0)
     per_seed = [run_seed(args, settings, seed, splits, task, len(info["label"])) for seed in args.seeds]
     keys = ["test_auc", "test_acc", "val_auc", "val_acc", "train_seconds", "epochs_run"]
     payload = {

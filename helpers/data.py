@@ -359,6 +359,25 @@ def load_medmnist(flag: str, split: str = "train", size: int = 28) -> tuple[np.n
     return images, labels
 
 
+def load_medmnist_splits(
+    flag: str, size: int = 28, n_train: int | None = None, seed: int = 42
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """All three official splits of a MedMNIST flag as ``float32`` images in [0, 1].
+
+    Images get a channel axis (see :func:`as_float_images`); labels stay as published.
+    ``n_train`` keeps a class-stratified subset of the training split (profiles use it);
+    validation and test are always complete, so results stay comparable.
+    """
+    splits = {}
+    for split in SPLITS:
+        images, labels = load_medmnist(flag, split, size)
+        if split == "train" and n_train is not None:
+            keep = stratified_subset(labels, n_train, seed=seed)
+            images, labels = images[keep], labels[keep]
+        splits[split] = (as_float_images(images), labels)
+    return splits
+
+
 def _read_lines(path: Path) -> list[str]:
     try:
         lines = [line for line in path.read_text().splitlines() if line.strip()]
@@ -606,7 +625,7 @@ __all__: Sequence[str] = [
     "DATA_ENV", "OFFLINE_ENV", "SPLITS", "MEDMNIST_SIZES", "REGISTRY", "MEDMNIST_INFO",
     "DatasetError", "DatasetUnavailable", "DatasetCorrupt", "UnknownDataset", "GroupLeakage",
     "DatasetInfo", "data_root", "medmnist_name", "dataset_info", "local_path", "cached_datasets",
-    "fetch", "medmnist_info", "load_medmnist", "load_ucr", "load_uci_sequences", "dicom_sample",
+    "fetch", "medmnist_info", "load_medmnist", "load_medmnist_splits", "load_ucr", "load_uci_sequences", "dicom_sample",
     "list_dicom_samples", "stratified_subset", "split_indices", "check_no_group_leakage",
     "make_dataset", "as_float_images",
 ]

@@ -11,6 +11,7 @@ take gradients before the squashing non-linearity. Inputs are images scaled to [
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -310,8 +311,18 @@ def _check_images(model: keras.Model, x: np.ndarray) -> np.ndarray:
     return x
 
 
-def _submodel(model: keras.Model, tensor: Any) -> keras.Model:
-    return keras.Model(model.inputs, tensor)
+# One sub-model per (model, tensor), built on first use: a new keras.Model per call would
+# re-trace its predict function every time (slow, and TensorFlow warns about it).
+_SUBMODELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _submodel(model: keras.Model, which: str) -> keras.Model:
+    """The model from the inputs to the ``logits`` layer's ``output`` or ``input``."""
+    cache = _SUBMODELS.setdefault(model, {})
+    if which not in cache:
+        layer = model.get_layer("logits")
+        cache[which] = keras.Model(model.inputs, getattr(layer, which))
+    return cache[which]
 
 
 def predict_logits(model: keras.Model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -321,7 +332,7 @@ def predict_logits(model: keras.Model, x: np.ndarray, batch_size: int = 256) -> 
     ``evaluation.fit_temperature``.
     """
     x = _check_images(model, x)
-    out = _submodel(model, model.get_layer("logits").output).predict(x, batch_size=batch_size, verbose=0)
+    out = _submodel(model, "output").predict(x, batch_size=batch_size, verbose=0)
     out = np.asarray(out, dtype=np.float64)
     return out[:, 0] if out.shape[-1] == 1 else out
 
@@ -333,7 +344,7 @@ def penultimate_features(model: keras.Model, x: np.ndarray, batch_size: int = 25
     synthetic images through these features (a Fréchet distance).
     """
     x = _check_images(model, x)
-    feats = _submodel(model, model.get_layer("logits").input).predict(x, batch_size=batch_size, verbose=0)
+    feats = _submodel(model, "input").predict(x, batch_size=batch_size, verbose=0)
     return np.asarray(feats, dtype=np.float64).reshape(len(x), -1)
 
 

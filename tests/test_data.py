@@ -239,6 +239,17 @@ def test_real_pneumoniamnist_has_the_official_splits_and_class_counts():
     assert data.medmnist_info("pneumoniamnist")["label"] == {"0": "normal", "1": "pneumonia"}
 
 
+def test_load_medmnist_splits_subsets_only_the_training_split():
+    require("pneumoniamnist")
+    splits = data.load_medmnist_splits("pneumoniamnist", n_train=100, seed=1)
+    assert list(splits) == list(data.SPLITS)
+    train_x, train_y = splits["train"]
+    assert train_x.shape == (100, 28, 28, 1) and train_x.dtype == np.float32
+    assert 0.0 <= train_x.min() and train_x.max() <= 1.0
+    assert np.bincount(train_y[:, 0]).tolist() == [26, 74]  # the 1214:3494 balance, kept
+    assert splits["val"][0].shape == (524, 28, 28, 1) and splits["test"][1].shape == (624, 1)
+
+
 # --------------------------------------------------------------------------- UCR / UCI
 def test_real_ecg5000_train_split():
     require("ecg5000_train")
