@@ -10,6 +10,8 @@
   extraction shared by the image chapters and benchmarks;
 - :mod:`helpers.sequences`: DNA encoding (IUPAC ambiguity codes explicit), k-mers,
   padding, and the recurrent model builders;
+- :mod:`helpers.gan`: DCGAN builders and training, and the checks of synthetic images
+  (Fréchet distance, two-sample test, nearest-neighbour memorisation);
 - :mod:`helpers.dicom`: DICOM reading, Hounsfield units, windowing, resampling,
   de-identification, and the corrected version of the syllabus's ``preprocess``.
 """

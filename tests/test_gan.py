@@ -1,0 +1,219 @@
+"""helpers.gan: builders, one adversarial step, the fidelity and memorisation checks, and
+the chapter 06 benchmark script in its smoke profile on real PneumoniaMNIST."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from helpers import config, data, gan
+from tests.conftest import require
+
+
+@pytest.fixture(scope="module")
+def pneumonia_train():
+    """400 real PneumoniaMNIST training films in [0, 1] with their labels."""
+    require("pneumoniamnist")
+    images, labels = data.load_medmnist("pneumoniamnist", "train")
+    return data.as_float_images(images[:400]), labels[:400].reshape(-1)
+
+
+# --------------------------------------------------------------------------- builders
+def test_unconditional_generator_makes_28px_images_in_tanh_range():
+    config.set_seed(0)
+    generator = gan.build_generator(latent_dim=16)
+    assert generator.input_shape == (None, 16)
+    assert generator.output_shape == (None, 28, 28, 1)
+    noise = np.random.default_rng(0).standard_normal((8, 16)).astype("float32") * 50
+    images = generator.predict(noise, verbose=0)
+    assert images.shape == (8, 28, 28, 1)
+    assert images.min() >= -1.0 and images.max() <= 1.0
+    assert images.std() > 0  # not a constant image
+
+
+def test_conditional_models_take_a_label_and_it_changes_the_output():
+    config.set_seed(0)
+    generator = gan.build_generator(latent_dim=16, n_classes=2)
+    discriminator = gan.build_discriminator((28, 28, 1), n_classes=2)
+    assert [tuple(s) for s in generator.input_shape] == [(None, 16), (None, 1)]
+    assert discriminator.output_shape == (None, 1)
+    model = gan.GAN(generator, discriminator)
+    assert model.conditional and model.n_classes == 2 and model.latent_dim == 16
+    noise = np.random.default_rng(1).standard_normal((4, 16))
+    normal = model.generate(4, [0, 0, 0, 0], noise=noise)
+    pneumonia = model.generate(4, [1, 1, 1, 1], noise=noise)
+    assert normal.shape == (4, 28, 28, 1)
+    assert np.abs(normal - pneumonia).max() > 1e-4
+    logits = discriminator.predict([normal, np.zeros((4, 1), "int32")], verbose=0)
+    assert logits.shape == (4, 1) and np.isfinite(logits).all()
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"n_classes": 1}, "n_classes must be 0"),
+    ({"image_size": 30}, "multiple of 4"),
+    ({"latent_dim": 0}, "latent_dim must be >= 1"),
+])
+def test_generator_rejects_bad_settings(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        gan.build_generator(**kwargs)
+
+
+def test_discriminator_and_gan_reject_bad_settings():
+    with pytest.raises(ValueError, match="image_shape must be"):
+        gan.build_discriminator((28, 28))
+    with pytest.raises(ValueError, match="dropout"):
+        gan.build_discriminator(dropout=1.0)
+    with pytest.raises(ValueError, match="both be conditional"):
+        gan.GAN(gan.build_generator(8, n_classes=2), gan.build_discriminator())
+    with pytest.raises(ValueError, match="label_smoothing"):
+        gan.GAN(gan.build_generator(8), gan.build_discriminator(), label_smoothing=0.7)
+
+
+def test_scaling_round_trip_and_range_check():
+    images = np.array([[[0, 128, 255]]], dtype=np.uint8)
+    scaled = gan.to_tanh_range(images)
+    assert scaled.shape == (1, 1, 3, 1)
+    np.testing.assert_allclose(scaled[0, 0, :, 0], [-1.0, 128 / 255 * 2 - 1, 1.0], atol=1e-6)
+    np.testing.assert_allclose(gan.to_unit_range(scaled)[0, 0, :, 0], [0, 128 / 255, 1], atol=1e-6)
+    with pytest.raises(ValueError, match=r"must lie in \[0, 1\]"):
+        gan.to_tanh_range(np.full((1, 4, 4), 2.0))
+
+
+# --------------------------------------------------------------------------- training
+def test_training_steps_change_both_networks_and_give_finite_losses(pneumonia_train):
+    config.set_seed(0)
+    images, labels = pneumonia_train
+    model = gan.GAN(gan.build_generator(16, n_classes=2, base_filters=16),
+                    gan.build_discriminator(n_classes=2, base_filters=16), label_smoothing=0.1)
+    g_before = [w.copy() for w in model.generator.get_weights()]
+    d_before = [w.copy() for w in model.discriminator.get_weights()]
+    calls = []
+    history = model.train(gan.to_tanh_range(images), labels, steps=3, batch_size=32,
+                          callback=lambda step, m: calls.append(step), callback_every=2)
+    assert set(history) == {"d_loss", "g_loss", "d_real", "d_fake"}
+    assert all(len(v) == 3 and np.isfinite(v).all() for v in history.values())
+    assert all(0 <= p <= 1 for p in history["d_real"] + history["d_fake"])
+    assert calls == [2]
+    g_changed = max(np.abs(a - b).max() for a, b in zip(g_before, model.generator.get_weights(), strict=True))
+    d_changed = max(np.abs(a - b).max() for a, b in zip(d_before, model.discriminator.get_weights(), strict=True))
+    assert g_changed > 0 and d_changed > 0
+
+
+def test_train_rejects_unscaled_images_and_missing_labels(pneumonia_train):
+    images, labels = pneumonia_train
+    model = gan.GAN(gan.build_generator(8, n_classes=2, base_filters=8),
+                    gan.build_discriminator(n_classes=2, base_filters=8))
+    with pytest.raises(ValueError, match=r"scaled to \[-1, 1\]"):
+        model.train(images * 255, labels, steps=1)
+    with pytest.raises(ValueError, match="needs the class labels"):
+        model.train(gan.to_tanh_range(images), steps=1)
+    with pytest.raises(ValueError, match="labels must be integers in"):
+        model.train(gan.to_tanh_range(images), labels + 5, steps=1)
+    with pytest.raises(ValueError, match="images must have shape"):
+        model.train(np.zeros((4, 32, 32, 1), "float32"), np.zeros(4), steps=1)
+    with pytest.raises(ValueError, match="needs labels to generate"):
+        model.generate(2)
+
+
+# --------------------------------------------------------------------------- evaluation
+def test_frechet_distance_is_zero_for_a_set_with_itself_and_grows_with_a_shift():
+    rng = np.random.default_rng(0)
+    feats = rng.standard_normal((500, 8))
+    assert gan.frechet_distance(feats, feats) == pytest.approx(0.0, abs=1e-6)
+    # a mean shift of 1 in every one of 8 dimensions adds |shift|^2 = 8 exactly
+    assert gan.frechet_distance(feats, feats + 1.0) == pytest.approx(8.0, abs=1e-6)
+    small = gan.frechet_distance(feats, feats + 0.5)
+    assert 0 < small < gan.frechet_distance(feats, feats + 1.0)
+    # Gaussians with the same mean: FD = sum (sigma_a - sigma_b)^2 = 8 * (1 - 2)^2
+    wide = rng.standard_normal((20000, 8)) * 2
+    assert gan.frechet_distance(rng.standard_normal((20000, 8)), wide) == pytest.approx(8.0, rel=0.1)
+
+
+def test_frechet_distance_matches_scipy_sqrtm_and_survives_singular_covariances():
+    from scipy import linalg
+
+    rng = np.random.default_rng(1)
+    a, b = rng.standard_normal((300, 5)), rng.standard_normal((300, 5)) @ rng.random((5, 5)) + 0.3
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    expected = (np.sum((a.mean(0) - b.mean(0)) ** 2) + np.trace(cov_a) + np.trace(cov_b)
+                - 2 * np.trace(np.real(linalg.sqrtm(cov_a @ cov_b))))
+    assert gan.frechet_distance(a, b) == pytest.approx(expected, rel=1e-6)
+    dead = np.column_stack([a, np.zeros(300)])  # a constant ("dead") feature
+    assert gan.frechet_distance(dead, dead) == pytest.approx(0.0, abs=1e-6)
+    assert np.isfinite(gan.frechet_distance(dead, np.column_stack([b, np.zeros(300)])))
+
+
+def test_frechet_distance_rejects_bad_input():
+    with pytest.raises(ValueError, match="feature dimensions differ"):
+        gan.frechet_distance(np.zeros((5, 3)), np.zeros((5, 4)))
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        gan.frechet_distance(np.zeros((1, 3)), np.zeros((5, 3)))
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        gan.frechet_distance(np.full((5, 3), np.nan), np.zeros((5, 3)))
+
+
+def test_nearest_neighbour_finds_a_planted_training_copy(pneumonia_train):
+    images, _ = pneumonia_train
+    train, test = images[:300], images[300:]
+    generated = np.random.default_rng(0).random((20, 28, 28, 1)).astype("float32")
+    generated[7] = train[123]  # a memorised training film
+    dist, index = gan.nearest_neighbour_distances(generated, train)
+    assert dist.shape == (20,) and index.shape == (20,)
+    assert dist[7] == pytest.approx(0.0, abs=1e-6) and index[7] == 123
+    assert np.all(np.delete(dist, 7) > 1.0)  # noise is far from every film
+    report = gan.memorisation_report(generated, train, test)
+    assert report["flagged"] == [7] and report["flagged_train_index"] == [123]
+    assert report["n_flagged"] == 1 and report["fraction_flagged"] == pytest.approx(0.05)
+    assert 0 < report["threshold"] <= report["real_test_median"]
+    assert report["generated_min"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_nearest_neighbour_rejects_mismatched_sizes():
+    with pytest.raises(ValueError, match="differ in size per image"):
+        gan.nearest_neighbour_distances(np.zeros((2, 28, 28)), np.zeros((3, 14, 14)))
+    with pytest.raises(ValueError, match="percentile must be"):
+        gan.memorisation_report(np.zeros((2, 4)), np.zeros((2, 4)), np.zeros((2, 4)), percentile=60)
+
+
+def test_two_sample_auc_is_chance_for_real_halves_and_one_for_noise(pneumonia_train):
+    images, _ = pneumonia_train
+    same = gan.classifier_two_sample_auc(images[:200], images[200:400], seed=0)
+    assert 0.35 < same < 0.65
+    noise = np.random.default_rng(0).random((200, 28, 28, 1))
+    assert gan.classifier_two_sample_auc(images[:200], noise, seed=0) > 0.99
+    with pytest.raises(ValueError, match="different sizes per sample"):
+        gan.classifier_two_sample_auc(images[:10], np.zeros((10, 5)))
+    with pytest.raises(ValueError, match="at least 4 samples"):
+        gan.classifier_two_sample_auc(images[:2], images[2:4])
+
+
+# --------------------------------------------------------------------------- benchmark
+def test_benchmark_smoke_run_on_real_pneumoniamnist(tmp_path):
+    require("pneumoniamnist")
+    from benchmarks import gan_medmnist
+
+    out = tmp_path / "gan_smoke.json"
+    payload = gan_medmnist.main(["--profile", "smoke", "--seed", "0", "--steps", "30", "--out", str(out)])
+    report = json.loads(out.read_text())
+    assert report["benchmark"] == "gan_medmnist" and report["profile"] == "smoke"
+    assert report["n_train"] == 512 and report["n_test"] == 624 and report["n_generated"] == 256
+    assert report["gan"]["steps"] == 30
+    use = report["usefulness"]
+    for key in ("trtr_test_auc", "tstr_test_auc", "trtr_val_auc", "tstr_val_auc"):
+        assert 0.0 <= use[key] <= 1.0
+    assert use["tstr_over_trtr"] == pytest.approx(use["tstr_test_auc"] / use["trtr_test_auc"])
+    fid = report["fidelity"]
+    assert fid["n_per_set"] == 256
+    assert fid["fd_generated_vs_real_train"] >= 0 and fid["fd_real_test_vs_real_train"] >= 0
+    for key in [k for k in fid if k.startswith("c2st")]:
+        assert 0.0 <= fid[key] <= 1.0
+    # 30 steps of a GAN cannot fool a linear classifier on pixels
+    assert fid["c2st_auc_pixels_generated_vs_real_test"] > 0.9
+    memo = report["memorisation"]
+    assert memo["n_generated"] == 256 and 0 <= memo["n_flagged"] <= 256
+    assert memo["threshold"] <= memo["real_test_median"]
+    assert set(report["targets_met"]) == {"tstr_over_trtr", "no_memorised_images"}
+    assert report["peak_memory"]["host_rss_mb"] > 0 and report["wall_seconds"] > 0
+    assert payload["usefulness"] == use
