@@ -15,3 +15,8 @@
 - :mod:`helpers.dicom`: DICOM reading, Hounsfield units, windowing, resampling,
   de-identification, and the corrected version of the syllabus's ``preprocess``.
 """
+
+# Python runs this file before any helpers module: importing config here imports TensorFlow
+# once, with its C++ start-up messages silenced, so every module (and every notebook that
+# imports helpers before keras) can then import keras and tensorflow as usual.
+from . import config as _config  # noqa: E402, F401

@@ -15,13 +15,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
-# isort: off
-from . import config  # noqa: F401  (imports TensorFlow quietly, before Keras does)
 import keras
+import numpy as np
 import tensorflow as tf
-# isort: on
 
 
 def _check_positive(name: str, value: int) -> int:

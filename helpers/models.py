@@ -16,13 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-# isort: off
-from . import config  # noqa: F401  (imports TensorFlow quietly, before Keras does)
 import keras
+import numpy as np
 import tensorflow as tf
-# isort: on
 
 #: Keras Applications backbones known to :func:`pretrained_backbone`, with the input
 #: scaling each expects: ``raw255`` (the model rescales 0-255 itself), ``tf`` ([-1, 1]) or
