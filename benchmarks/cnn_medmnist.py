@@ -79,13 +79,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _targets(labels: np.ndarray, n_classes: int) -> np.ndarray:
-    labels = labels.reshape(-1)
-    if n_classes == 1:
-        return labels.astype("float32")
-    return np.eye(n_classes, dtype="float32")[labels]
-
-
 def run_seed(args: argparse.Namespace, settings: dict[str, Any], seed: int,
              splits: dict[str, tuple[np.ndarray, np.ndarray]], task: str, n_labels: int) -> dict[str, Any]:
     """Train one model with ``seed`` and evaluate it on validation and test."""
@@ -100,14 +93,11 @@ def run_seed(args: argparse.Namespace, settings: dict[str, Any], seed: int,
         model = models.pretrained_backbone(x_train.shape[1:], n_out, name=args.backbone, seed=seed)
     else:
         model = models.improved_cnn(x_train.shape[1:], n_out, seed=seed)
-    models.compile_model(model, args.learning_rate)
     started = time.time()
-    history = model.fit(
-        x_train, _targets(y_train, n_out), validation_data=(x_val, _targets(y_val, n_out)),
-        epochs=args.epochs or settings["max_epochs"], batch_size=settings["batch_size"],
-        class_weight=models.balanced_class_weight(y_train),
-        callbacks=models.training_callbacks(patience=settings["patience"],
-                                            min_epochs=settings["min_epochs"]), verbose=0,
+    history = models.fit_classifier(
+        model, x_train, y_train, x_val, y_val, epochs=args.epochs or settings["max_epochs"],
+        batch_size=settings["batch_size"], learning_rate=args.learning_rate,
+        patience=settings["patience"], min_epochs=settings["min_epochs"],
     )
     train_seconds = time.time() - started
     val_score = model.predict(x_val, batch_size=256, verbose=0)

@@ -66,14 +66,10 @@ def train_classifier(x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.
                      settings: dict[str, Any], seed: int) -> tuple[Any, int]:
     """Chapter 04's recipe: improved_cnn, class weights, early stopping on validation AUC."""
     config.set_seed(seed)
-    model = models.compile_model(models.improved_cnn(x.shape[1:], 1, seed=seed))
-    history = model.fit(
-        x, y.astype("float32"), validation_data=(x_val, y_val.astype("float32")),
-        epochs=settings["max_epochs"], batch_size=settings["batch_size"],
-        class_weight=models.balanced_class_weight(y),
-        callbacks=models.training_callbacks(patience=settings["patience"], min_epochs=settings["min_epochs"]),
-        verbose=0,
-    )
+    model = models.improved_cnn(x.shape[1:], 1, seed=seed)
+    history = models.fit_classifier(model, x, y, x_val, y_val, epochs=settings["max_epochs"],
+                                    batch_size=settings["batch_size"], patience=settings["patience"],
+                                    min_epochs=settings["min_epochs"])
     return model, len(history.history["val_auc"])
 
 

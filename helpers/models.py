@@ -298,6 +298,55 @@ def balanced_class_weight(labels: np.ndarray) -> dict[int, float]:
     return {int(c): float(labels.size / (len(classes) * n)) for c, n in zip(classes, counts, strict=True)}
 
 
+def fit_classifier(
+    model: keras.Model,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    *,
+    epochs: int,
+    batch_size: int = 64,
+    learning_rate: float = 1e-3,
+    patience: int = 8,
+    min_epochs: int = 0,
+    lr_patience: int | None = 3,
+    class_weight: bool = True,
+    checkpoint_path: str | Path | None = None,
+) -> keras.callbacks.History:
+    """Chapter 04's training recipe: compile, class weights, early stopping on validation AUC.
+
+    ``model`` is built by the caller (so the caller chooses the architecture and seed); labels
+    are integer class indices, shape ``(n,)`` or ``(n, 1)``, and are turned into the targets the
+    output layer expects (0/1 for one unit, one-hot for several). With ``class_weight`` every
+    class counts equally in the loss (:func:`balanced_class_weight`). The epoch with the best
+    validation AUC after ``min_epochs`` is restored (:func:`training_callbacks`). Returns the
+    Keras ``History``; ``history.history["val_auc"]`` has one value per epoch run.
+    """
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs}")
+    n_out = int(model.output_shape[-1])
+
+    def targets(labels: np.ndarray, name: str) -> np.ndarray:
+        labels = np.asarray(labels).reshape(-1)
+        if labels.size and (labels.min() < 0 or labels.max() >= max(n_out, 2)):
+            raise ValueError(f"{name} must hold class indices 0..{max(n_out, 2) - 1} for a model "
+                             f"with {n_out} output unit(s); found {labels.min()}..{labels.max()}")
+        if n_out == 1:
+            return labels.astype("float32")
+        return np.eye(n_out, dtype="float32")[labels.astype(int)]
+
+    compile_model(model, learning_rate)
+    return model.fit(
+        x_train, targets(y_train, "y_train"), validation_data=(x_val, targets(y_val, "y_val")),
+        epochs=epochs, batch_size=batch_size,
+        class_weight=balanced_class_weight(y_train) if class_weight else None,
+        callbacks=training_callbacks(checkpoint_path, patience=patience, min_epochs=min_epochs,
+                                     lr_patience=lr_patience),
+        verbose=0,
+    )
+
+
 def _check_images(model: keras.Model, x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     expected = tuple(model.input_shape[1:])

@@ -155,6 +155,30 @@ def test_training_callbacks_monitor_validation_auc_and_checkpoint(tmp_path, pneu
         models.training_callbacks(tmp_path / "best.keras")
 
 
+def test_fit_classifier_learns_real_films_and_restores_the_best_epoch(pneumonia32):
+    x, y = pneumonia32
+    config.set_seed(0)
+    model = models.improved_cnn(augment=False, dropout=0.0, seed=0)
+    history = models.fit_classifier(model, x, y, x, y, epochs=12, batch_size=8, learning_rate=3e-3,
+                                    patience=20, lr_patience=None)
+    aucs = history.history["val_auc"]
+    assert len(aucs) == 12 and max(aucs) >= 0.95
+    # the restored weights are those of the best validation epoch, not of the last one
+    restored = model.evaluate(x, y, verbose=0, return_dict=True)["auc"]
+    assert restored == pytest.approx(max(aucs), abs=1e-3)
+
+
+def test_fit_classifier_one_hot_targets_for_several_outputs_and_bad_labels(pneumonia32):
+    x, y = pneumonia32
+    model = models.improved_cnn(n_classes=2, augment=False, seed=0)
+    history = models.fit_classifier(model, x, y, x, y, epochs=1, batch_size=16, class_weight=False)
+    assert model.loss == "categorical_crossentropy" and len(history.history["val_auc"]) == 1
+    with pytest.raises(ValueError, match="class indices 0..1"):
+        models.fit_classifier(models.improved_cnn(seed=0), x, y + 1, x, y, epochs=1)
+    with pytest.raises(ValueError, match="epochs must be at least 1"):
+        models.fit_classifier(models.improved_cnn(seed=0), x, y, x, y, epochs=0)
+
+
 # --------------------------------------------------------------------------- outputs
 def test_logits_match_probabilities_and_features_have_the_head_width():
     model = models.improved_cnn((28, 28, 1), seed=0)
