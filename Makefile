@@ -1,12 +1,14 @@
 # The README's two commands:
 #   make all    set up, execute every notebook in the `cpu` profile, build the book
 #   make test   set up, run the whole test suite (this is what .ci/run calls)
-# Other targets: setup, course, book, lint, system-deps, clean.
+# Other targets: setup, course, book, bench, lint, system-deps, clean.
 
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PROFILE ?= cpu
+# `--system-site-packages` reuses an image's own TensorFlow (the weekly Colab-image run)
+VENV_FLAGS ?=
 # Each notebook in `cpu` takes minutes; one is stopped after this many seconds.
 NB_TIMEOUT ?= 1800
 
@@ -14,14 +16,14 @@ NB_TIMEOUT ?= 1800
 BOOK_NOTEBOOKS := book/notebooks
 TEST_BOOK      := build/test-book
 
-.PHONY: all setup course book test lint system-deps clean
+.PHONY: all setup course book bench test lint system-deps clean
 
 all: course book
 
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV_FLAGS) $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
 	$(BIN)/python -m pip install -e ".[dev]"
 	touch $@
@@ -46,6 +48,21 @@ test: setup
 	mkdir -p $(TEST_BOOK)/notebooks && cp notebooks/*.ipynb $(TEST_BOOK)/notebooks/
 	DL4H_PROFILE=smoke DL4H_TEST_BOOK=$(TEST_BOOK) $(BIN)/python -m pytest \
 	    --nbmake --overwrite --nbmake-timeout=900 tests $(TEST_BOOK)/notebooks
+
+# The benchmarks (fixed seeds, JSON reports read by the book's results page). In `cpu` they
+# take about an hour on 2 cores (ECG5000's cross-validation is most of it); `gpu` uses
+# 224-pixel films and an ImageNet backbone for the CNN.
+REPORTS    := benchmarks/reports
+BENCH_SIZE ?= $(if $(filter gpu,$(PROFILE)),224,28)
+bench: setup
+	$(BIN)/python benchmarks/cnn_medmnist.py --dataset pneumoniamnist --size $(BENCH_SIZE) \
+	    --profile $(PROFILE) --seeds 0 1 2 --out $(REPORTS)/cnn_pneumoniamnist_$(BENCH_SIZE)_$(PROFILE).json
+	$(BIN)/python benchmarks/rnn_sequences.py --task splice --profile $(PROFILE) --seeds 0 1 2 \
+	    --out $(REPORTS)/rnn_splice_$(PROFILE).json
+	$(BIN)/python benchmarks/rnn_sequences.py --task ecg5000 --profile $(PROFILE) --seeds 0 1 2 \
+	    --out $(REPORTS)/rnn_ecg5000_$(PROFILE).json
+	$(BIN)/python benchmarks/gan_medmnist.py --dataset pneumoniamnist --profile $(PROFILE) --seed 0 \
+	    --out $(REPORTS)/gan_pneumoniamnist_$(PROFILE).json
 
 lint: setup
 	$(BIN)/ruff check .
