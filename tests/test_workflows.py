@@ -1,6 +1,7 @@
 """The GitHub Actions workflows cannot run here, so they are checked statically: each file is
 valid against GitHub's workflow schema (vendored by check-jsonschema, no network), and every
-`make` command they run is a real target that `make -n` accepts with those arguments."""
+`make` command they run is a real target that `make -n` accepts with those arguments. The
+repository's CITATION.cff is checked against the Citation File Format schema the same way."""
 
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 CHECK_JSONSCHEMA = Path(sys.executable).with_name("check-jsonschema")
 
 
-def _schema_check(path: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([str(CHECK_JSONSCHEMA), "--builtin-schema", "vendor.github-workflows", str(path)],
+def _schema_check(path: Path, schema: str = "vendor.github-workflows") -> subprocess.CompletedProcess:
+    return subprocess.run([str(CHECK_JSONSCHEMA), "--builtin-schema", schema, str(path)],
                           capture_output=True, text=True, timeout=120)
 
 
@@ -79,3 +80,14 @@ def test_weekly_gpu_run_uses_the_gpu_profile_and_keeps_what_the_benchmarks_write
     uploaded = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/upload-artifact"))
     assert "benchmarks/reports/*_gpu.json" in uploaded["with"]["path"]
     assert "cnn_pneumoniamnist_224_gpu.json" in plan  # full resolution on a GPU
+
+
+def test_citation_file_matches_the_citation_file_format(tmp_path):
+    result = _schema_check(ROOT / "CITATION.cff", "vendor.citation-file-format")
+    assert result.returncode == 0, result.stdout + result.stderr
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    repo = yaml.safe_load((ROOT / "book" / "_config.yml").read_text())["repository"]["url"]
+    assert citation["repository-code"] == repo  # a fork that moves the course updates both
+    del citation["authors"]
+    (tmp_path / "CITATION.cff").write_text(yaml.safe_dump(citation))
+    assert _schema_check(tmp_path / "CITATION.cff", "vendor.citation-file-format").returncode != 0
