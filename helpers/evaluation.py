@@ -9,7 +9,7 @@ test data; nothing in this module looks at a test set to choose anything.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -76,7 +76,7 @@ def bootstrap_ci(
 
     Patients (rows) are resampled with replacement ``n_boot`` times; resamples in which
     the metric is undefined (e.g. AUC with one class only, NaN results) are dropped. Returns
-    ``(value, low, high)``.
+    ``(value, low, high)``; an estimate that is undefined on the data itself is NaN.
     """
     y_true = np.asarray(y_true)
     y_score = np.asarray(y_score)
@@ -84,23 +84,30 @@ def bootstrap_ci(
         raise ValueError(f"y_true has {len(y_true)} rows but y_score has {len(y_score)}")
     if n_boot < 1 or not 0 < alpha < 1:
         raise ValueError("n_boot must be >= 1 and alpha in (0, 1)")
-    value = float(metric(y_true, y_score))
+
+    def defined(index: np.ndarray | slice) -> float:
+        try:
+            with warnings.catch_warnings():  # one class only: NaN + warning
+                warnings.simplefilter("ignore", UndefinedMetricWarning)
+                return float(metric(y_true[index], y_score[index]))
+        except ValueError:  # older scikit-learn raises instead
+            return float("nan")
+
+    value = defined(slice(None))
     rng = np.random.default_rng(seed)
     samples = []
     for _ in range(n_boot):
-        index = rng.integers(0, len(y_true), len(y_true))
-        try:
-            with warnings.catch_warnings():  # one-class resamples: NaN + warning, dropped below
-                warnings.simplefilter("ignore", UndefinedMetricWarning)
-                result = float(metric(y_true[index], y_score[index]))
-        except ValueError:  # older scikit-learn raises for one-class resamples
-            continue
+        result = defined(rng.integers(0, len(y_true), len(y_true)))
         if np.isfinite(result):
             samples.append(result)
     if not samples:
         return value, float("nan"), float("nan")
     low, high = np.quantile(samples, [alpha / 2, 1 - alpha / 2])
     return value, float(low), float(high)
+
+
+#: The rows of :func:`clinical_report`, in order.
+CLINICAL_METRICS = ("roc_auc", "pr_auc", "sensitivity", "specificity", "ppv", "npv", "accuracy")
 
 
 def clinical_report(
@@ -111,22 +118,29 @@ def clinical_report(
     n_boot: int = 1000,
     alpha: float = 0.05,
     seed: int = 0,
+    metrics: Sequence[str] = CLINICAL_METRICS,
 ) -> pd.DataFrame:
     """ROC AUC, PR AUC and the metrics at ``threshold``, each with a bootstrap interval.
 
     One row per metric (``roc_auc, pr_auc, sensitivity, specificity, ppv, npv,
-    accuracy``) and columns ``value, ci_low, ci_high``. ``threshold`` should have been
-    chosen on validation data (see :func:`threshold_for_sensitivity`).
+    accuracy``, or the subset named in ``metrics``) and columns ``value, ci_low, ci_high``.
+    ``threshold`` should have been chosen on validation data (see
+    :func:`threshold_for_sensitivity`). Unknown metric names raise ``ValueError``.
     """
     y_true, y_score = _binary_inputs(y_true, y_score)
-    metrics: dict[str, Metric] = {
-        "roc_auc": roc_auc_score,
-        "pr_auc": average_precision_score,
-    }
-    for name in ("sensitivity", "specificity", "ppv", "npv", "accuracy"):
-        metrics[name] = lambda t, s, name=name: binary_metrics(t, s, threshold)[name]
-    rows = {name: bootstrap_ci(fn, y_true, y_score, n_boot=n_boot, alpha=alpha, seed=seed)
-            for name, fn in metrics.items()}
+    unknown = [name for name in metrics if name not in CLINICAL_METRICS]
+    if unknown or not metrics:
+        raise ValueError(f"unknown or no metrics {unknown}; choose from {', '.join(CLINICAL_METRICS)}")
+
+    def metric(name: str) -> Metric:
+        if name == "roc_auc":
+            return roc_auc_score
+        if name == "pr_auc":
+            return average_precision_score
+        return lambda t, s: binary_metrics(t, s, threshold)[name]
+
+    rows = {name: bootstrap_ci(metric(name), y_true, y_score, n_boot=n_boot, alpha=alpha, seed=seed)
+            for name in metrics}
     return pd.DataFrame.from_dict(rows, orient="index", columns=["value", "ci_low", "ci_high"])
 
 

@@ -19,7 +19,7 @@ import pandas as pd
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import roc_auc_score
 
-from .evaluation import binary_metrics, bootstrap_ci
+from .evaluation import binary_metrics, clinical_report
 
 #: Corruption kinds known to :func:`corrupt`, with the parameter used at severities 1-5:
 #: noise standard deviation (fraction of the intensity range), blur sigma (pixels at 28 px,
@@ -151,9 +151,11 @@ def subgroup_report(
 ) -> pd.DataFrame:
     """AUC, sensitivity and specificity per subgroup, each with a bootstrap interval.
 
-    ``groups`` gives each patient's subgroup label (e.g. an age band). Patients are
-    resampled within each group (:func:`evaluation.bootstrap_ci`). Returns a long table with
-    columns ``group, n, positives, metric, value, ci_low, ci_high``, with one row per group
+    ``groups`` gives each patient's subgroup label (e.g. an age band). Each group gets the
+    ``roc_auc`` (here ``auc``), ``sensitivity`` and ``specificity`` rows of
+    :func:`evaluation.clinical_report`, so patients are resampled within each group. Returns
+    a long table with columns ``group, n, positives, metric, value, ci_low, ci_high``, with
+    one row per group
     and metric; a metric that is undefined in a group (e.g. AUC when the group holds one
     class) is NaN. Mismatched lengths raise ``ValueError``.
     """
@@ -165,17 +167,12 @@ def subgroup_report(
                          f"{y_true.size}, {y_score.size} and {groups.size}")
     if y_true.size == 0:
         raise ValueError("no patients to evaluate")
-    metrics = {
-        "auc": _auc_or_nan,
-        "sensitivity": lambda t, s: binary_metrics(t, s, threshold)["sensitivity"],
-        "specificity": lambda t, s: binary_metrics(t, s, threshold)["specificity"],
-    }
     rows = []
     for group in pd.unique(groups):
         mask = groups == group
-        for name, metric in metrics.items():
-            value, low, high = bootstrap_ci(metric, y_true[mask], y_score[mask], n_boot=n_boot,
-                                            alpha=alpha, seed=seed)
+        report = clinical_report(y_true[mask], y_score[mask], threshold, n_boot=n_boot, alpha=alpha,
+                                 seed=seed, metrics=("roc_auc", "sensitivity", "specificity"))
+        for name, (value, low, high) in report.rename(index={"roc_auc": "auc"}).iterrows():
             rows.append({"group": group, "n": int(mask.sum()), "positives": int(y_true[mask].sum()),
                          "metric": name, "value": value, "ci_low": low, "ci_high": high})
     return pd.DataFrame(rows)

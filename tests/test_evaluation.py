@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
@@ -72,6 +73,25 @@ def test_clinical_report_rows_and_columns():
     assert list(report.columns) == ["value", "ci_low", "ci_high"]
     assert report.loc["roc_auc", "value"] == pytest.approx(roc_auc_score(y, s))
     assert (report["ci_low"] <= report["value"]).all() and (report["value"] <= report["ci_high"]).all()
+
+
+def test_clinical_report_subset_of_metrics_matches_the_full_report():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 300)
+    s = np.clip(y * 0.4 + rng.uniform(0, 0.6, 300), 0, 1)
+    full = ev.clinical_report(y, s, threshold=0.5, n_boot=100, seed=0)
+    subset = ev.clinical_report(y, s, threshold=0.5, n_boot=100, seed=0, metrics=("specificity", "roc_auc"))
+    assert list(subset.index) == ["specificity", "roc_auc"]
+    pd.testing.assert_frame_equal(subset, full.loc[["specificity", "roc_auc"]])
+    with pytest.raises(ValueError, match=r"unknown or no metrics \['f2'\]; choose from roc_auc"):
+        ev.clinical_report(y, s, threshold=0.5, metrics=("f2",))
+    with pytest.raises(ValueError, match="unknown or no metrics"):
+        ev.clinical_report(y, s, threshold=0.5, metrics=())
+
+
+def test_bootstrap_ci_of_a_metric_undefined_on_the_data_is_nan():
+    value, low, high = ev.bootstrap_ci(roc_auc_score, np.ones(10, dtype=int), np.linspace(0, 1, 10), n_boot=20)
+    assert np.isnan(value) and np.isnan(low) and np.isnan(high)
 
 
 def test_threshold_for_sensitivity_reaches_the_target_and_is_the_most_specific():

@@ -143,6 +143,16 @@ def test_subgroup_report_scores_each_group_separately():
     assert (table["ci_low"] <= table["value"] + 1e-12).all()
 
 
+def test_subgroup_report_auc_is_nan_in_a_group_with_one_class():
+    y = np.array([0, 1, 0, 1, 1, 1])
+    p = np.array([0.1, 0.9, 0.2, 0.8, 0.7, 0.4])
+    g = np.array(["a", "a", "a", "a", "b", "b"])
+    value = trust.subgroup_report(y, p, g, threshold=0.5, n_boot=20, seed=0).set_index(["group", "metric"])
+    assert np.isnan(value.loc[("b", "auc"), "value"]) and np.isnan(value.loc[("b", "auc"), "ci_low"])
+    assert np.isnan(value.loc[("b", "specificity"), "value"])
+    assert value.loc[("b", "sensitivity"), "value"] == 0.5
+
+
 def test_subgroup_report_rejects_mismatched_lengths():
     with pytest.raises(ValueError, match="same length"):
         trust.subgroup_report([0, 1], [0.1, 0.9], ["a"], threshold=0.5)
