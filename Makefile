@@ -29,8 +29,9 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # Execute every notebook in $(PROFILE) with real data from the data root.
+# Each chapter writes the lessons it checked to build/claims/$(PROFILE)/ (helpers.claims).
 course: setup
-	rm -rf $(BOOK_NOTEBOOKS) && mkdir -p $(BOOK_NOTEBOOKS)
+	rm -rf $(BOOK_NOTEBOOKS) build/claims/$(PROFILE) && mkdir -p $(BOOK_NOTEBOOKS)
 	cp notebooks/*.ipynb $(BOOK_NOTEBOOKS)/
 	cd $(BOOK_NOTEBOOKS) && DL4H_PROFILE=$(PROFILE) ../../$(BIN)/jupyter nbconvert \
 	    --to notebook --execute --inplace --ExecutePreprocessor.timeout=$(NB_TIMEOUT) *.ipynb

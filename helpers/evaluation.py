@@ -33,6 +33,23 @@ def _binary_inputs(y_true, y_score) -> tuple[np.ndarray, np.ndarray]:
     return y_true.astype(int), y_score
 
 
+def _finite_threshold(threshold) -> float:
+    try:
+        value = float(threshold)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"threshold must be a number, not {threshold!r}") from error
+    if not np.isfinite(value):
+        raise ValueError(f"threshold must be finite, not {threshold!r} (was it chosen on data "
+                         "with one class only?)")
+    return value
+
+
+def _two_classes(y_true: np.ndarray, what: str) -> None:
+    if np.unique(y_true).size < 2:
+        raise ValueError(f"y_true holds one class only ({int(y_true[0])}): {what} needs both "
+                         "positive and negative cases")
+
+
 def _ratio(numerator: int, denominator: int) -> float:
     return numerator / denominator if denominator else float("nan")
 
@@ -45,6 +62,7 @@ def binary_metrics(y_true, y_score, threshold: float = 0.5) -> dict[str, float]:
     NaN (e.g. PPV when nobody is called positive).
     """
     y_true, y_score = _binary_inputs(y_true, y_score)
+    threshold = _finite_threshold(threshold)
     predicted = y_score >= threshold
     tp = int(np.sum(predicted & (y_true == 1)))
     fp = int(np.sum(predicted & (y_true == 0)))
@@ -82,6 +100,9 @@ def bootstrap_ci(
     y_score = np.asarray(y_score)
     if len(y_true) != len(y_score):
         raise ValueError(f"y_true has {len(y_true)} rows but y_score has {len(y_score)}")
+    for name, values in (("y_true", y_true), ("y_score", y_score)):
+        if np.issubdtype(values.dtype, np.number) and not np.isfinite(values).all():
+            raise ValueError(f"{name} contains NaN or infinite values; drop or impute them first")
     if n_boot < 1 or not 0 < alpha < 1:
         raise ValueError("n_boot must be >= 1 and alpha in (0, 1)")
 
@@ -128,6 +149,7 @@ def clinical_report(
     :func:`threshold_for_sensitivity`). Unknown metric names raise ``ValueError``.
     """
     y_true, y_score = _binary_inputs(y_true, y_score)
+    threshold = _finite_threshold(threshold)
     unknown = [name for name in metrics if name not in CLINICAL_METRICS]
     if unknown or not metrics:
         raise ValueError(f"unknown or no metrics {unknown}; choose from {', '.join(CLINICAL_METRICS)}")
@@ -156,6 +178,7 @@ def threshold_for_sensitivity(y_true, y_score, target: float = 0.9) -> float:
     positives = np.sort(y_score[y_true == 1])[::-1]
     if positives.size == 0:
         raise ValueError("no positive cases: sensitivity is undefined")
+    _two_classes(y_true, "choosing a threshold (its specificity)")
     needed = int(np.ceil(target * positives.size))
     return float(positives[needed - 1])
 
@@ -163,6 +186,7 @@ def threshold_for_sensitivity(y_true, y_score, target: float = 0.9) -> float:
 def youden_threshold(y_true, y_score) -> float:
     """Threshold maximising Youden's J = sensitivity + specificity - 1 on these data."""
     y_true, y_score = _binary_inputs(y_true, y_score)
+    _two_classes(y_true, "Youden's J")
     fpr, tpr, thresholds = roc_curve(y_true, y_score)
     best = 1 + int(np.argmax(tpr[1:] - fpr[1:]))  # index 0 is the "call nobody" rule
     return float(thresholds[best])
@@ -237,6 +261,20 @@ def medmnist_auc_acc(y_true, y_score, task: str, threshold: float = 0.5) -> tupl
         y_score = y_score[:, None]
     if len(y_true) != len(y_score):
         raise ValueError(f"y_true has {len(y_true)} rows but y_score has {len(y_score)}")
+    if not np.isfinite(y_score).all():
+        raise ValueError("y_score contains NaN or infinite values")
+    if np.issubdtype(y_true.dtype, np.number) and not np.isfinite(y_true).all():
+        raise ValueError("y_true contains NaN or infinite values")
+    if task in ("binary-class", "multi-class", "ordinal-regression"):
+        labels = y_true.reshape(-1)
+        n_classes = 2 if task == "binary-class" else y_score.shape[1]
+        if labels.min() < 0 or labels.max() >= n_classes or not np.all(labels == np.round(labels)):
+            raise ValueError(f"y_true holds labels {np.unique(labels)[:8]} but y_score has scores "
+                             f"for {n_classes} classes ({task}): labels must be 0..{n_classes - 1}")
+        if task != "binary-class" and y_score.shape[1] < 2:
+            raise ValueError(f"{task} needs one score column per class, got {y_score.shape[1]}")
+    elif task == "multi-label, binary-class" and y_true.shape != y_score.shape:
+        raise ValueError(f"multi-label y_true {y_true.shape} and y_score {y_score.shape} differ")
     if task == "binary-class":
         labels = y_true.reshape(-1)
         score = y_score[:, -1]
@@ -250,3 +288,102 @@ def medmnist_auc_acc(y_true, y_score, task: str, threshold: float = 0.5) -> tupl
         aucs = [roc_auc_score(labels == k, y_score[:, k]) for k in range(y_score.shape[1])]
         return float(np.mean(aucs)), float(np.mean(np.argmax(y_score, axis=1) == labels))
     raise ValueError(f"unknown MedMNIST task {task!r}")
+
+
+# --------------------------------------------------------------------------- comparisons
+def proportion_ci(successes: int, n: int, *, alpha: float = 0.05,
+                  method: str = "wilson") -> tuple[float, float, float]:
+    """A proportion and its ``(1 - alpha)`` interval: ``(p, low, high)``.
+
+    ``method`` is ``"wilson"`` (score interval, good coverage at any size) or ``"exact"``
+    (Clopper-Pearson, conservative). Use one of them instead of a bootstrap when the
+    proportion is at or near 0 or 1 or the count is small: 31 correct calls out of 31 give a
+    bootstrap interval of 1.000-1.000, the exact interval 0.888-1.000. Computed by
+    ``scipy.stats.binomtest``.
+    """
+    from scipy.stats import binomtest
+
+    if method not in ("wilson", "exact"):
+        raise ValueError(f"method must be 'wilson' or 'exact', not {method!r}")
+    if int(n) != n or int(successes) != successes or n < 1 or not 0 <= successes <= n:
+        raise ValueError(f"need whole numbers 0 <= successes <= n and n >= 1, got {successes}/{n}")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), not {alpha}")
+    interval = binomtest(int(successes), int(n)).proportion_ci(1 - alpha, method=method)
+    return int(successes) / int(n), float(interval.low), float(interval.high)
+
+
+def _placements(y_true: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """DeLong's structural components: for each positive, the share of negatives it beats
+    (ties count one half), and for each negative the share of positives that beat it."""
+    from scipy.stats import rankdata
+
+    pos, neg = score[y_true == 1], score[y_true == 0]
+    m, n = pos.size, neg.size
+    ranks_all = rankdata(np.concatenate([pos, neg]))
+    v10 = (ranks_all[:m] - rankdata(pos)) / n
+    v01 = 1 - (ranks_all[m:] - rankdata(neg)) / m
+    return v10, v01
+
+
+def delong_test(y_true, score_a, score_b, *, alpha: float = 0.05) -> dict[str, float]:
+    """DeLong's test for two correlated ROC AUCs on the **same** cases.
+
+    Returns ``auc_a, auc_b, difference`` (a - b), its standard error, the ``(1 - alpha)``
+    interval ``ci_low, ci_high`` of the difference, ``z`` and the two-sided ``p`` value
+    (DeLong, DeLong and Clarke-Pearson 1988; the fast algorithm of Sun and Xu 2014). Pairing
+    matters: two models that err on the same hard cases have strongly correlated AUCs, and
+    comparing their separate intervals would miss a real difference or invent one.
+    """
+    from scipy.stats import norm
+
+    y_true, score_a = _binary_inputs(y_true, score_a)
+    _, score_b = _binary_inputs(y_true, score_b)
+    _two_classes(y_true, "an AUC")
+    comps = [_placements(y_true, s) for s in (score_a, score_b)]
+    aucs = np.array([c[0].mean() for c in comps])
+    s10 = np.cov(np.vstack([c[0] for c in comps])) if (y_true == 1).sum() > 1 else np.zeros((2, 2))
+    s01 = np.cov(np.vstack([c[1] for c in comps])) if (y_true == 0).sum() > 1 else np.zeros((2, 2))
+    cov = s10 / (y_true == 1).sum() + s01 / (y_true == 0).sum()
+    diff = float(aucs[0] - aucs[1])
+    se = float(np.sqrt(max(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1], 0.0)))
+    z = diff / se if se > 0 else (0.0 if diff == 0 else float(np.sign(diff) * np.inf))
+    half = norm.ppf(1 - alpha / 2) * se
+    return {"auc_a": float(aucs[0]), "auc_b": float(aucs[1]), "difference": diff, "se": se,
+            "ci_low": float(diff - half), "ci_high": float(diff + half), "z": float(z),
+            "p": float(2 * norm.sf(abs(z)))}
+
+
+def paired_bootstrap(
+    metric: Metric,
+    y_true,
+    score_a,
+    score_b,
+    *,
+    n_boot: int = 1000,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """``metric(a) - metric(b)`` on the same cases, with a paired percentile bootstrap interval.
+
+    Each resample draws the *same* patients for both models, so what the two share (the
+    hard cases) cancels out of the difference. Returns ``(difference, low, high)``; an
+    interval that excludes 0 is evidence that one model is better on this population.
+    Works for any metric of ``(y_true, score)``, e.g. ``roc_auc_score`` or a sensitivity at
+    a fixed threshold. Resamples where the metric is undefined are dropped.
+    """
+    y_true = np.asarray(y_true)
+    score_a = np.asarray(score_a, dtype=np.float64)
+    score_b = np.asarray(score_b, dtype=np.float64)
+    if not (len(y_true) == len(score_a) == len(score_b)):
+        raise ValueError(f"y_true, score_a and score_b have {len(y_true)}, {len(score_a)} and "
+                         f"{len(score_b)} rows: they must describe the same cases")
+    stacked = np.stack([score_a.reshape(len(y_true), -1), score_b.reshape(len(y_true), -1)], axis=1)
+
+    def difference(t: np.ndarray, s: np.ndarray) -> float:
+        a, b = s[:, 0], s[:, 1]
+        if a.shape[1] == 1:
+            a, b = a[:, 0], b[:, 0]
+        return float(metric(t, a)) - float(metric(t, b))
+
+    return bootstrap_ci(difference, y_true, stacked, n_boot=n_boot, alpha=alpha, seed=seed)

@@ -160,3 +160,112 @@ def test_medmnist_definitions():
     assert auc == pytest.approx(1.0) and acc == pytest.approx((2 / 3 + 1) / 2)
     with pytest.raises(ValueError, match="unknown MedMNIST task"):
         ev.medmnist_auc_acc(y, s2, "regression")
+
+
+# --------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize("threshold", [float("nan"), float("inf"), "high", None])
+def test_a_threshold_that_is_not_a_finite_number_is_refused(threshold):
+    with pytest.raises(ValueError, match="threshold"):
+        ev.binary_metrics([0, 1, 1], [0.1, 0.6, 0.9], threshold)
+    with pytest.raises(ValueError, match="threshold"):
+        ev.clinical_report([0, 1, 1, 0], [0.1, 0.6, 0.9, 0.2], threshold, n_boot=5)
+
+
+def test_bootstrap_refuses_nan_scores_instead_of_an_interval_around_nan():
+    with pytest.raises(ValueError, match="y_score contains NaN"):
+        ev.bootstrap_ci(roc_auc_score, [0, 1, 0, 1], [0.1, np.nan, 0.3, 0.9], n_boot=10)
+
+
+@pytest.mark.parametrize("chooser", [ev.youden_threshold, ev.threshold_for_sensitivity])
+def test_no_threshold_is_chosen_on_labels_of_one_class(chooser):
+    with pytest.raises(ValueError, match="one class only"):
+        chooser([1, 1, 1], [0.2, 0.5, 0.9])
+
+
+def test_medmnist_refuses_labels_the_scores_cannot_describe():
+    scores = np.full((4, 3), 1 / 3)
+    with pytest.raises(ValueError, match="scores for 3 classes"):
+        ev.medmnist_auc_acc([0, 1, 4, 2], scores, "multi-class")
+    with pytest.raises(ValueError, match="NaN"):
+        ev.medmnist_auc_acc([0, 1], [0.2, np.nan], "binary-class")
+    with pytest.raises(ValueError, match="labels must be 0..1"):
+        ev.medmnist_auc_acc([0, 1, 2], [0.2, 0.4, 0.9], "binary-class")
+
+
+# --------------------------------------------------------------------------- comparisons
+@pytest.mark.parametrize(
+    ("k", "n", "method", "low", "high"),
+    [  # reference values: Wilson (1927) and Clopper-Pearson (1934) closed forms
+        (0, 10, "wilson", 0.0, 0.27753),
+        (0, 10, "exact", 0.0, 0.30850),  # 1 - 0.025 ** (1 / 10)
+        (31, 31, "exact", 0.025 ** (1 / 31), 1.0),
+        (5, 10, "wilson", 0.23659, 0.76341),
+    ],
+)
+def test_proportion_intervals_match_closed_forms(k, n, method, low, high):
+    p, lo, hi = ev.proportion_ci(k, n, method=method)
+    assert p == pytest.approx(k / n)
+    assert lo == pytest.approx(low, abs=1e-4) and hi == pytest.approx(high, abs=1e-4)
+
+
+@pytest.mark.parametrize(("k", "n"), [(3, 2), (-1, 5), (1.5, 3), (0, 0)])
+def test_proportion_interval_refuses_impossible_counts(k, n):
+    with pytest.raises(ValueError, match="successes"):
+        ev.proportion_ci(k, n)
+
+
+def _delong_by_hand(y, a, b):
+    """DeLong's variance from the O(m n) definition of the placement values."""
+    def placements(s):
+        pos, neg = s[y == 1], s[y == 0]
+        psi = (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])
+        return psi.mean(axis=1), psi.mean(axis=0)
+
+    (v10a, v01a), (v10b, v01b) = placements(a), placements(b)
+    m, n = v10a.size, v01a.size
+    var = (np.var(v10a - v10b, ddof=1) / m) + (np.var(v01a - v01b, ddof=1) / n)
+    return v10a.mean() - v10b.mean(), np.sqrt(var)
+
+
+def test_delong_matches_its_definition_and_the_paired_bootstrap():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 240)
+    a = np.round(y + rng.normal(0, 1.0, 240), 1)  # rounded: ties are handled too
+    b = np.round(y + rng.normal(0, 1.4, 240), 1)
+    result = ev.delong_test(y, a, b)
+    diff, se = _delong_by_hand(y, a, b)
+    assert result["difference"] == pytest.approx(diff, abs=1e-12)
+    assert result["se"] == pytest.approx(se, rel=1e-9)
+    assert result["auc_a"] == pytest.approx(roc_auc_score(y, a))
+    boot = ev.paired_bootstrap(roc_auc_score, y, a, b, n_boot=400, seed=0)
+    assert boot[0] == pytest.approx(diff)
+    assert boot[1] == pytest.approx(result["ci_low"], abs=0.03)
+    assert boot[2] == pytest.approx(result["ci_high"], abs=0.03)
+
+
+def test_pairing_finds_a_difference_that_overlapping_intervals_hide():
+    # Model b is model a plus a small, consistent loss of signal on the same patients:
+    # the separate intervals overlap, the paired comparison sees the difference.
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 400)
+    base = y + rng.normal(0, 1.2, 400)
+    a, b = base, base + rng.normal(0, 0.5, 400)
+    separate = [ev.bootstrap_ci(roc_auc_score, y, s, n_boot=300) for s in (a, b)]
+    assert separate[0][1] < separate[1][2]  # the marginal intervals overlap
+    result = ev.delong_test(y, a, b)
+    assert result["ci_low"] > 0 and result["p"] < 0.05
+    assert ev.paired_bootstrap(roc_auc_score, y, a, b, n_boot=300)[1] > 0
+
+
+def test_identical_models_differ_by_exactly_nothing():
+    y = np.array([0, 1, 0, 1, 1, 0])
+    s = np.array([0.1, 0.8, 0.3, 0.7, 0.2, 0.4])
+    result = ev.delong_test(y, s, s)
+    assert result["difference"] == 0 and result["p"] == 1.0
+
+
+def test_paired_comparisons_refuse_unpaired_inputs():
+    with pytest.raises(ValueError, match="same cases"):
+        ev.paired_bootstrap(roc_auc_score, [0, 1, 1], [0.1, 0.5, 0.9], [0.2, 0.3])
+    with pytest.raises(ValueError, match="one class only"):
+        ev.delong_test([1, 1, 1], [0.1, 0.5, 0.9], [0.2, 0.3, 0.4])
