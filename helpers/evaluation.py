@@ -273,6 +273,10 @@ def medmnist_auc_acc(y_true, y_score, task: str, threshold: float = 0.5) -> tupl
                              f"for {n_classes} classes ({task}): labels must be 0..{n_classes - 1}")
         if task != "binary-class" and y_score.shape[1] < 2:
             raise ValueError(f"{task} needs one score column per class, got {y_score.shape[1]}")
+        absent = sorted(set(range(n_classes)) - set(np.unique(labels).astype(int).tolist()))
+        if absent:
+            raise ValueError(f"class(es) {absent} have no case in y_true: the {task} AUC is "
+                             "undefined (evaluate on a split that holds every class)")
     elif task == "multi-label, binary-class" and y_true.shape != y_score.shape:
         raise ValueError(f"multi-label y_true {y_true.shape} and y_score {y_score.shape} differ")
     if task == "binary-class":
