@@ -62,7 +62,7 @@ bench: setup
 	    --out $(REPORTS)/rnn_splice_$(PROFILE).json
 	$(BIN)/python benchmarks/rnn_sequences.py --task ecg5000 --profile $(PROFILE) --seeds 0 1 2 \
 	    --out $(REPORTS)/rnn_ecg5000_$(PROFILE).json
-	$(BIN)/python benchmarks/gan_medmnist.py --dataset pneumoniamnist --profile $(PROFILE) --seed 0 \
+	$(BIN)/python benchmarks/gan_medmnist.py --dataset pneumoniamnist --profile $(PROFILE) --seeds 0 1 2 \
 	    --out $(REPORTS)/gan_pneumoniamnist_$(PROFILE).json
 
 lint: setup

@@ -1,12 +1,52 @@
-"""What every benchmark report holds besides its metrics: profile, seeds, versions,
-devices, wall time and peak memory. Used by the scripts in this folder."""
+"""The one report format that every benchmark writes, and the code that writes it.
+
+A report is a JSON object with exactly the keys of :data:`REPORT_KEYS`:
+
+``benchmark``, ``dataset``, ``profile``
+    what ran, on which data, in which profile (``helpers.config``: smoke, cpu, gpu).
+``seeds``
+    the seeds (or splits, or folds) of the runs; one entry of ``per_seed`` each.
+``settings``
+    the knobs the profile resolved to (epochs, sizes, grids, ...).
+``metrics``
+    metric name -> ``{"label": ..., "unit": ...}``: what each headline number means. A unit
+    of ``""`` is a score (AUC, accuracy, a ratio); ``"s"`` seconds; anything else is shown.
+``headline``
+    metric name -> mean over the runs: the numbers the results page leads with.
+``spread``
+    metric name -> ``{"sd", "min", "max", "n"}`` over the runs (sample sd, ``ddof=1``;
+    ``None`` with one run).
+``per_seed``
+    one object per run, with ``seed`` and a value for every headline metric (plus any detail).
+``baselines``
+    name -> metric -> mean: simpler methods measured here under the same protocol.
+``reference``
+    published numbers: ``{"citation", "protocol", "rows": {method: {metric: value}}}`` or
+    ``None`` when no published number shares our protocol (``protocol`` then says why).
+``targets``
+    ``[{"metric", "op", "value", "mean", "met"}]``: a target is met only when the *mean*
+    meets it.
+``provenance``
+    machine, versions, seconds, peak memory, the exact ``argv`` given to ``main`` and the
+    command that reproduces the report, the date, and ``reproduced`` (re-runs that matched).
+``model_card``
+    ``{"intended_use", "data", "not_for", "failure_modes"}``: what the model may and must
+    not be used for, and the failure modes the chapter measured.
+``details``
+    anything else the benchmark wants to keep (nested diagnostics).
+
+``book/_ext/benchmark_results.py`` renders any report of this format without knowing
+which benchmark wrote it.
+"""
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import resource
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +55,16 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from helpers import config  # noqa: E402
+
+REPORT_KEYS = ("benchmark", "dataset", "profile", "seeds", "settings", "metrics", "headline",
+               "spread", "per_seed", "baselines", "reference", "targets", "provenance",
+               "model_card", "details")
+MODEL_CARD_KEYS = ("intended_use", "data", "not_for", "failure_modes")
+OPERATORS = {">=": np.greater_equal, "<=": np.less_equal}
+
+
+class ReportFormatError(ValueError):
+    """A report that does not follow the common format; the message says what is wrong."""
 
 
 def peak_memory_mb() -> dict[str, float]:
@@ -28,28 +78,117 @@ def peak_memory_mb() -> dict[str, float]:
     return peak
 
 
-def summarise(per_seed: list[dict[str, Any]], keys: list[str]) -> dict[str, dict[str, float]]:
-    """Mean, standard deviation, min and max over seeds of each metric in ``keys``."""
-    out = {}
-    for key in keys:
-        values = np.array([run[key] for run in per_seed], dtype=float)
-        out[key] = {"mean": float(values.mean()), "std": float(values.std(ddof=0)),
-                    "min": float(values.min()), "max": float(values.max())}
-    return out
+def spread(values: Sequence[float]) -> dict[str, float | int | None]:
+    """Sample standard deviation (``ddof=1``), minimum, maximum and count of ``values``."""
+    array = np.asarray(values, dtype=float)
+    return {"sd": float(array.std(ddof=1)) if array.size > 1 else None,
+            "min": float(array.min()), "max": float(array.max()), "n": int(array.size)}
 
 
-def write_report(path: str | Path, payload: dict[str, Any], profile: str, started: float) -> Path:
-    """Write ``payload`` plus the environment, wall time and peak memory as JSON."""
+def target(metric: str, op: str, value: float) -> dict[str, Any]:
+    """A target on the mean of ``metric`` (``op`` is ``">="`` or ``"<="``)."""
+    if op not in OPERATORS:
+        raise ReportFormatError(f"target operator must be one of {list(OPERATORS)}, not {op!r}")
+    return {"metric": metric, "op": op, "value": float(value)}
+
+
+def build_report(
+    *,
+    benchmark: str,
+    dataset: str,
+    profile: str,
+    seeds: Sequence[int],
+    settings: Mapping[str, Any],
+    metrics: Mapping[str, Mapping[str, str]],
+    per_seed: Sequence[Mapping[str, Any]],
+    model_card: Mapping[str, Any],
+    argv: Sequence[str],
+    script: str,
+    started: float,
+    baselines: Mapping[str, Mapping[str, float]] | None = None,
+    reference: Mapping[str, Any] | None = None,
+    targets: Sequence[Mapping[str, Any]] = (),
+    details: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Assemble a report in the common format (headline means, spreads, target verdicts,
+    provenance) from the per-run results; :func:`validate` checks it."""
+    if len(per_seed) != len(seeds):
+        raise ReportFormatError(f"{len(per_seed)} runs for {len(seeds)} seeds")
+    headline, spreads = {}, {}
+    for name in metrics:
+        values = [run[name] for run in per_seed]
+        headline[name] = float(np.mean(values))
+        spreads[name] = spread(values)
+    verdicts = []
+    for goal in targets:
+        mean = headline[goal["metric"]]
+        verdicts.append({**goal, "mean": mean,
+                         "met": bool(OPERATORS[goal["op"]](mean, goal["value"]))})
+    env = config.environment_report(profile)
+    versions = {k: env[k] for k in ("python", "numpy", "pandas", "scikit-learn", "tensorflow",
+                                    "keras") if k in env}
     report = {
-        **payload,
+        "benchmark": benchmark,
+        "dataset": dataset,
         "profile": profile,
-        "wall_seconds": round(time.time() - started, 1),
-        "peak_memory": peak_memory_mb(),
-        "environment": config.environment_report(profile),
-        "command": " ".join(sys.argv),
+        "seeds": list(seeds),
+        "settings": dict(settings),
+        "metrics": {name: dict(meta) for name, meta in metrics.items()},
+        "headline": headline,
+        "spread": spreads,
+        "per_seed": [dict(run) for run in per_seed],
+        "baselines": {name: dict(values) for name, values in (baselines or {}).items()},
+        "reference": dict(reference) if reference is not None else None,
+        "targets": verdicts,
+        "provenance": {
+            "machine": {"platform": env["platform"], "cpu_count": env["cpu_count"],
+                        "gpus": env["gpus"], "mixed_precision": env["mixed_precision_policy"]},
+            "versions": versions,
+            "seconds": round(time.time() - started, 1),
+            "peak_memory_mb": peak_memory_mb(),
+            "argv": list(argv),
+            "command": " ".join([script, *argv]),
+            "date": _dt.datetime.now(_dt.UTC).date().isoformat(),
+            "reproduced": [],
+        },
+        "model_card": dict(model_card),
+        "details": dict(details or {}),
     }
+    validate(report)
+    return report
+
+
+def validate(report: Mapping[str, Any], name: str = "report") -> None:
+    """Raise :class:`ReportFormatError` naming the first way ``report`` breaks the format."""
+    keys = set(report)
+    if keys != set(REPORT_KEYS):
+        missing, extra = sorted(set(REPORT_KEYS) - keys), sorted(keys - set(REPORT_KEYS))
+        raise ReportFormatError(f"{name}: missing keys {missing}, unexpected keys {extra}")
+    if len(report["per_seed"]) != len(report["seeds"]):
+        raise ReportFormatError(f"{name}: {len(report['per_seed'])} runs for {len(report['seeds'])} seeds")
+    for metric, meta in report["metrics"].items():
+        if "label" not in meta or "unit" not in meta:
+            raise ReportFormatError(f"{name}: metric {metric!r} needs a label and a unit")
+        if metric not in report["headline"] or metric not in report["spread"]:
+            raise ReportFormatError(f"{name}: metric {metric!r} has no headline or spread")
+        if any(metric not in run for run in report["per_seed"]):
+            raise ReportFormatError(f"{name}: a run has no value for {metric!r}")
+    missing_card = [k for k in MODEL_CARD_KEYS if not report["model_card"].get(k)]
+    if missing_card:
+        raise ReportFormatError(f"{name}: the model card lacks {missing_card}")
+    for goal in report["targets"]:
+        if goal.get("metric") not in report["headline"] or goal.get("op") not in OPERATORS:
+            raise ReportFormatError(f"{name}: target {goal} names no headline metric or operator")
+    reference = report["reference"]
+    if reference is not None and not {"citation", "protocol", "rows"} <= set(reference):
+        raise ReportFormatError(f"{name}: reference needs citation, protocol and rows")
+
+
+def write_report(path: str | Path, report: Mapping[str, Any]) -> Path:
+    """Validate ``report`` and write it as JSON to ``path``."""
+    validate(report, str(path))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2, default=float) + "\n")
+    path.write_text(json.dumps(report, indent=2, default=float, ensure_ascii=False) + "\n")
     print(f"report written to {path}")
     return path

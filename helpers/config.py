@@ -55,6 +55,7 @@ _import_tensorflow_quietly()
 PROFILE_ENV = "DL4H_PROFILE"
 PROFILE_NAMES = ("smoke", "cpu", "gpu")
 DEFAULT_SEED = 42
+_UNSET: Any = object()  # "no value given" for Settings.pick (None is a valid value)
 
 
 @dataclass(frozen=True)
@@ -71,24 +72,33 @@ class Settings:
     img_size: int
     n_train: int | None
     batch_size: int
-    steps: int
     seed: int = DEFAULT_SEED
 
-    def pick(self, value: Any = None, *, smoke: Any, cpu: Any, gpu: Any) -> Any:
-        """Return ``value`` if it is not ``None``, else this profile's choice.
+    def pick(self, value: Any = None, default: Any = _UNSET, *, smoke: Any = _UNSET,
+             cpu: Any = _UNSET, gpu: Any = _UNSET) -> Any:
+        """Return ``value`` if it is not ``None``, else this profile's choice, else ``default``.
 
-        Notebooks use it for knobs of their own, e.g.
-        ``N_BOOT = S.pick(N_BOOT, smoke=50, cpu=1000, gpu=2000)``.
+        Notebooks and benchmarks resolve their own knobs with it, e.g.
+        ``N_BOOT = S.pick(N_BOOT, smoke=50, cpu=1000, gpu=2000)`` or
+        ``UNITS = S.pick(UNITS, 32, smoke=8)`` (one default, one exception). ``None`` is a
+        valid choice (e.g. "the whole training split"). With neither a choice for this
+        profile nor a default it raises ``TypeError``.
         """
         if value is not None:
             return value
-        return {"smoke": smoke, "cpu": cpu, "gpu": gpu}[self.profile]
+        choice = {"smoke": smoke, "cpu": cpu, "gpu": gpu}[self.profile]
+        if choice is _UNSET:
+            choice = default
+        if choice is _UNSET:
+            raise TypeError(f"no value for profile {self.profile!r}: pass {self.profile}=... "
+                            "or a default")
+        return choice
 
 
 PROFILES: dict[str, Settings] = {
-    "smoke": Settings("smoke", epochs=1, img_size=28, n_train=256, batch_size=64, steps=20),
-    "cpu": Settings("cpu", epochs=10, img_size=28, n_train=None, batch_size=64, steps=2000),
-    "gpu": Settings("gpu", epochs=30, img_size=224, n_train=None, batch_size=128, steps=10000),
+    "smoke": Settings("smoke", epochs=1, img_size=28, n_train=256, batch_size=64),
+    "cpu": Settings("cpu", epochs=10, img_size=28, n_train=None, batch_size=64),
+    "gpu": Settings("gpu", epochs=30, img_size=224, n_train=None, batch_size=128),
 }
 
 
@@ -137,20 +147,29 @@ def get_settings(profile: str = "auto", seed: int = DEFAULT_SEED, **overrides: A
     return replace(base, **changes)
 
 
-def set_seed(seed: int = DEFAULT_SEED) -> None:
+def set_seed(seed: int = DEFAULT_SEED, *, deterministic: bool = False) -> None:
     """Seed Python's ``random``, NumPy and Keras/TensorFlow with one number.
 
     Call it once at the top of a notebook (``setup`` does) and again before any cell whose
-    result should not depend on what ran before it. GPU kernels may still be
-    non-deterministic; CPU runs repeat exactly.
+    result should not depend on what ran before it. ``deterministic=True`` also switches on
+    TensorFlow's op determinism, so the same seed on the same machine gives the same numbers
+    bit for bit, also on a GPU, at some cost in speed (some GPU kernels have no
+    deterministic version and then raise an error naming the op); ``False`` switches it off
+    again. Across machines results still differ slightly: other CPUs and GPUs, other thread
+    counts and library versions add floating-point numbers in another order.
     """
     import keras
     import numpy as np
+    from tensorflow.python.framework import config as tf_config
 
     os.environ["PYTHONHASHSEED"] = str(seed)
     random.seed(seed)
     np.random.seed(seed)
     keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf_config.enable_op_determinism()
+    elif tf_config.is_op_determinism_enabled():
+        tf_config.disable_op_determinism()
 
 
 def setup_devices(profile: str, mixed_precision: bool | None = None) -> Any:
@@ -178,17 +197,35 @@ def setup_devices(profile: str, mixed_precision: bool | None = None) -> Any:
     return tf.distribute.get_strategy()
 
 
-def setup(profile: str = "auto", seed: int = DEFAULT_SEED, **overrides: Any) -> Settings:
+def setup(profile: str = "auto", seed: int = DEFAULT_SEED, *, deterministic: bool = False,
+          quiet: bool = False, **overrides: Any) -> Settings:
     """Do what every notebook does first: resolve the profile, seed, set up devices.
 
-    Returns the :class:`Settings` (see :func:`get_settings` for ``overrides``). The
+    Returns the :class:`Settings` (see :func:`get_settings` for ``overrides``) and prints
+    one line with the profile, the device, the main library versions and the data root, so
+    every executed notebook records what it ran on (``quiet=True`` skips it). The
     distribution strategy is available afterwards from ``tf.distribute.get_strategy()``
     inside ``with setup_devices(...).scope()`` for multi-GPU work.
     """
     settings = get_settings(profile, seed=seed, **overrides)
-    set_seed(settings.seed)
+    set_seed(settings.seed, deterministic=deterministic)
     setup_devices(settings.profile)
+    if not quiet:
+        print(environment_line(settings.profile))
     return settings
+
+
+def environment_line(profile: str) -> str:
+    """One line: profile, device, Python/TensorFlow/Keras/NumPy versions and the data root."""
+    import tensorflow as tf
+
+    from . import data
+
+    gpus = tf.config.list_physical_devices("GPU")
+    device = f"{len(gpus)} GPU(s)" if gpus else f"CPU ({os.cpu_count()} cores)"
+    return (f"profile {profile} | {device} | Python {sys.version.split()[0]}, TensorFlow "
+            f"{_version('tensorflow')}, Keras {_version('keras')}, NumPy {_version('numpy')} | "
+            f"data root {data.data_root()}")
 
 
 def _version(package: str) -> str:

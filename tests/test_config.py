@@ -19,8 +19,6 @@ def test_env_variable_overrides_the_notebook(monkeypatch):
 
 def test_auto_follows_the_visible_devices(monkeypatch):
     monkeypatch.delenv(config.PROFILE_ENV, raising=False)
-    expected = "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
-    assert config.resolve_profile("auto") == expected
     monkeypatch.setattr(config, "gpu_available", lambda: True)
     assert config.resolve_profile("auto") == "gpu"
     monkeypatch.setattr(config, "gpu_available", lambda: False)
@@ -51,6 +49,19 @@ def test_pick_prefers_the_explicit_value(monkeypatch):
     assert config.get_settings("gpu").pick(None, smoke=1, cpu=2, gpu=3) == 3
 
 
+def test_pick_takes_one_default_and_none_is_a_real_choice(monkeypatch):
+    monkeypatch.delenv(config.PROFILE_ENV, raising=False)
+    cpu, smoke = config.get_settings("cpu"), config.get_settings("smoke")
+    assert cpu.pick(None, 32, smoke=8) == 32 and smoke.pick(None, 32, smoke=8) == 8
+    assert cpu.pick(None, 5, cpu=None) is None  # "the whole split" is a choice, not a gap
+    with pytest.raises(TypeError, match="no value for profile 'cpu'"):
+        cpu.pick(None, smoke=1)
+
+
+def test_the_unused_steps_knob_is_gone():
+    assert "steps" not in config.Settings.__dataclass_fields__
+
+
 def test_set_seed_makes_numpy_python_and_keras_repeat():
     import random
 
@@ -61,6 +72,39 @@ def test_set_seed_makes_numpy_python_and_keras_repeat():
     assert first == second
     config.set_seed(124)
     assert (random.random(), np.random.rand()) != first[:2]
+
+
+def test_the_reproducibility_switch_gives_identical_training_twice():
+    from tensorflow.python.framework import config as tf_config
+
+    def train_once() -> list[float]:
+        config.set_seed(7, deterministic=True)
+        x = np.random.default_rng(0).normal(size=(64, 5)).astype("float32")
+        y = (x[:, 0] > 0).astype("float32")
+        model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(8, activation="relu"),
+                                  keras.layers.Dropout(0.3), keras.layers.Dense(1)])
+        model.compile(optimizer="adam", loss=keras.losses.BinaryCrossentropy(from_logits=True))
+        model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+        return model.predict(x, verbose=0)[:, 0].tolist()
+
+    try:
+        first, second = train_once(), train_once()
+        assert tf_config.is_op_determinism_enabled()
+        assert first == second  # bit for bit, dropout and shuffling included
+    finally:
+        config.set_seed(7)
+    assert not tf_config.is_op_determinism_enabled()
+
+
+def test_setup_prints_one_environment_line(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv(config.PROFILE_ENV, "smoke")
+    monkeypatch.setenv("DL4H_DATA", str(tmp_path))
+    config.setup("cpu")
+    line = capsys.readouterr().out.strip()
+    assert "\n" not in line and line.startswith("profile smoke | ")
+    assert f"TensorFlow {tf.__version__}" in line and str(tmp_path.resolve()) in line
+    config.setup("cpu", quiet=True)
+    assert capsys.readouterr().out == ""
 
 
 def test_setup_devices_on_this_machine():
@@ -88,4 +132,15 @@ def test_environment_report_has_versions_devices_profile_and_data_root(monkeypat
     assert report["tensorflow"] == tf.__version__
     assert report["keras"] == keras.__version__
     assert report["datasets_cached"] == "none"
-    assert report["gpus"] == "none" or tf.config.list_physical_devices("GPU")
+
+
+def test_environment_report_names_every_gpu(monkeypatch):
+    fake = [tf.config.PhysicalDevice("/physical_device:GPU:0", "GPU"),
+            tf.config.PhysicalDevice("/physical_device:GPU:1", "GPU")]
+    names = {fake[0].name: "Tesla T4", fake[1].name: "NVIDIA A100"}
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: fake if kind == "GPU" else [])
+    monkeypatch.setattr(tf.config.experimental, "get_device_details",
+                        lambda device: {"device_name": names[device.name]})
+    assert config.environment_report("gpu")["gpus"] == "Tesla T4, NVIDIA A100"
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
+    assert config.environment_report("cpu")["gpus"] == "none"

@@ -258,7 +258,9 @@ def test_benchmark_smoke_writes_a_sane_report(tmp_path):
     cnn_medmnist.main(["--dataset", "pneumoniamnist", "--profile", "smoke", "--seeds", "0",
                        "--out", str(out)])
     report = json.loads(out.read_text())
-    assert report["profile"] == "smoke" and report["n_train"] == 256 and report["n_test"] == 624
+    settings = report["settings"]
+    assert report["profile"] == "smoke" and settings["n_train"] == 256 and settings["n_test"] == 624
+    assert settings["n_boot"] == 20  # smoke-sized bootstrap
     run = report["per_seed"][0]
     for key in ("test_auc", "test_acc", "val_auc", "threshold", "train_seconds", "temperature"):
         assert key in run
@@ -269,9 +271,26 @@ def test_benchmark_smoke_writes_a_sane_report(tmp_path):
     assert set(test_metrics) == {"roc_auc", "pr_auc", "sensitivity", "specificity", "ppv", "npv", "accuracy"}
     for row in test_metrics.values():
         assert row["ci_low"] <= row["value"] <= row["ci_high"]
-    assert report["summary"]["test_auc"]["mean"] == pytest.approx(run["test_auc"])
-    assert report["reference_medmnist_v2"]["ResNet-50 (224)"] == {"auc": 0.962, "acc": 0.884}
-    assert report["peak_memory"]["host_rss_mb"] > 0 and "tensorflow" in report["environment"]
+    assert report["headline"]["test_auc"] == pytest.approx(run["test_auc"])
+    assert report["spread"]["test_auc"]["sd"] is None  # one seed: no spread to claim
+    assert report["reference"]["rows"]["ResNet-50 (224)"] == {"test_auc": 0.962, "test_acc": 0.884}
+    assert [t["met"] for t in report["targets"]] == [run["test_auc"] >= 0.97, run["test_acc"] >= 0.90]
+    prov = report["provenance"]
+    assert prov["argv"] == ["--dataset", "pneumoniamnist", "--profile", "smoke", "--seeds", "0",
+                            "--out", str(out)]
+    assert prov["peak_memory_mb"]["host_rss_mb"] > 0 and "tensorflow" in prov["versions"]
+    assert set(report["model_card"]) == {"intended_use", "data", "not_for", "failure_modes"}
+
+
+def test_benchmark_honours_dl4h_profile(tmp_path, monkeypatch):
+    require("pneumoniamnist")
+    from benchmarks import cnn_medmnist
+
+    monkeypatch.setenv("DL4H_PROFILE", "smoke")
+    out = tmp_path / "report.json"
+    cnn_medmnist.main(["--profile", "cpu", "--seeds", "1", "--out", str(out)])
+    report = json.loads(out.read_text())
+    assert report["profile"] == "smoke" and report["settings"]["n_train"] == 256
 
 
 def test_benchmark_help_documents_the_options(capsys):

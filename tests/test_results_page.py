@@ -1,8 +1,10 @@
-"""The results page: the `benchmark-report` directive (book/_ext/benchmark_results.py) turns the
-committed JSON reports into tables, so the numbers on the page are the reports' numbers."""
+"""The results page: the `benchmark-report` directive (book/_ext/benchmark_results.py) renders
+any report of the common format (benchmarks/report.py), so the numbers on the page are the
+reports' numbers and no benchmark needs a special case."""
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import sys
@@ -14,8 +16,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "book" / "_ext"))
 import benchmark_results as br  # noqa: E402
 
+from benchmarks import report as rp  # noqa: E402
+
 REPORTS = sorted((ROOT / "benchmarks" / "reports").glob("*.json"))
 RESULTS_PAGE = ROOT / "book" / "results.md"
+
+
+def _load(path: Path) -> dict:
+    return json.loads(path.read_text())
 
 
 def test_every_committed_report_is_on_the_results_page_and_every_directive_has_a_report():
@@ -24,56 +32,115 @@ def test_every_committed_report_is_on_the_results_page_and_every_directive_has_a
     assert len(named) == len(set(named))
 
 
+def test_every_report_has_exactly_the_common_keys_and_passes_validation():
+    for path in REPORTS:
+        report = _load(path)
+        assert tuple(report) == rp.REPORT_KEYS, path.name
+        rp.validate(report, path.name)
+        assert br.REPORT_KEYS == rp.REPORT_KEYS
+
+
 @pytest.mark.parametrize("path", REPORTS, ids=lambda p: p.stem)
-def test_headline_rows_hold_the_reports_numbers(path):
-    report = json.loads(path.read_text())
+def test_headline_rows_hold_the_reports_numbers_with_sample_sd(path):
+    report = _load(path)
     header, rows = br.headline_rows(report)
     assert rows and all(len(row) == len(header) for row in rows)
-    label, key = br.HEADLINES[br.report_kind(report)][0]
-    assert rows[0][0] == label
-    if "summary" in report:
-        stats = report["summary"][key]
-        assert rows[0][1] == f"{stats['mean']:.3f} ± {stats['std']:.3f}"
-        assert rows[0][2] == f"{stats['min']:.3f} – {stats['max']:.3f}"
-        assert rows[0][3:] == [f"{seed[key]:.3f}" for seed in report["per_seed"]]
-    else:
-        section, field = key.split(".")
-        assert rows[0][1] == f"{report[section][field]:.3f}"
+    first = next(iter(report["metrics"]))
+    values = [run[first] for run in report["per_seed"]]
+    assert report["headline"][first] == pytest.approx(sum(values) / len(values))
+    if len(values) > 1:
+        import statistics
+
+        assert report["spread"][first]["sd"] == pytest.approx(statistics.stdev(values))  # ddof=1
+        assert rows[0][1] == f"{report['headline'][first]:.3f} ± {statistics.stdev(values):.3f}"
+    assert rows[0][3:] == [f"{v:.3f}" for v in values]
+
+
+def test_a_target_is_met_only_when_the_mean_meets_it():
+    for path in REPORTS:
+        for goal in _load(path)["targets"]:
+            mean = _load(path)["headline"][goal["metric"]]
+            assert goal["mean"] == pytest.approx(mean)
+            assert goal["met"] == (mean >= goal["value"] if goal["op"] == ">=" else mean <= goal["value"])
 
 
 def test_cnn_report_gets_the_published_medmnist_table_and_our_mean_last():
-    report = json.loads((ROOT / "benchmarks" / "reports" / "cnn_pneumoniamnist_28_cpu.json").read_text())
+    report = _load(ROOT / "benchmarks" / "reports" / "cnn_pneumoniamnist_28_cpu.json")
     header, rows = br.reference_rows(report)
-    assert header == ["method", "AUC", "ACC"]
-    published = report["reference_medmnist_v2"]
+    assert header == ["method", "test AUC", "test accuracy (threshold 0.5)"]
+    published = report["reference"]["rows"]
     assert [row[0] for row in rows[:-1]] == list(published)
-    assert rows[0][1:] == [f"{published[rows[0][0]]['auc']:.3f}", f"{published[rows[0][0]]['acc']:.3f}"]
-    assert rows[-1][0].startswith("this course (cpu profile, mean of 3 seeds)")
-    assert rows[-1][1] == f"{report['summary']['test_auc']['mean']:.3f}"
+    first = rows[0][0]
+    assert rows[0][1:] == [f"{published[first]['test_auc']:.3f}", f"{published[first]['test_acc']:.3f}"]
+    assert rows[-1][0] == "this course (cpu profile, mean of 3 seeds)"
+    assert rows[-1][1] == f"{report['headline']['test_auc']:.3f}"
 
 
-def test_targets_and_verdicts_are_listed_as_recorded():
-    report = {"benchmark": "gan_medmnist", "targets": {"ratio_min": 0.9}, "targets_met": {"ratio": False}}
-    assert br.target_rows(report) == (["target or verdict", "value"],
-                                      [["target: ratio_min", "0.900"], ["met: ratio", "no"]])
-    assert br.target_rows({"task": "splice", "target": "accuracy >= 0.96"})[1] == [["target", "accuracy >= 0.96"]]
-    assert br.target_rows({"task": "splice"}) is None
+def _tiny_report(**changes) -> dict:
+    report = {
+        "benchmark": "toy", "dataset": "toy data", "profile": "smoke", "seeds": [0, 1],
+        "settings": {}, "metrics": {"auc": {"label": "test AUC", "unit": ""},
+                                    "seconds": {"label": "time", "unit": "s"}},
+        "headline": {"auc": 0.8, "seconds": 3.0},
+        "spread": {"auc": rp.spread([0.7, 0.9]), "seconds": rp.spread([2.0, 4.0])},
+        "per_seed": [{"seed": 0, "auc": 0.7, "seconds": 2.0}, {"seed": 1, "auc": 0.9, "seconds": 4.0}],
+        "baselines": {"logistic": {"auc": 0.75}},
+        "reference": {"citation": "Someone 2020", "protocol": "same split", "rows": {"paper": {"auc": 0.85}}},
+        "targets": [{"metric": "auc", "op": ">=", "value": 0.85, "mean": 0.8, "met": False}],
+        "provenance": {"seconds": 6.0, "command": "benchmarks/toy.py --seeds 0 1", "argv": ["--seeds", "0", "1"]},
+        "model_card": {"intended_use": "teaching", "data": "toy", "not_for": "patients",
+                       "failure_modes": ["fails on Mondays"]},
+        "details": {},
+    }
+    report.update(changes)
+    return report
+
+
+def test_an_unknown_benchmark_renders_without_special_cases(tmp_path):
+    report = _tiny_report()
+    rp.validate(report)
+    header, rows = br.headline_rows(report)
+    assert rows[0][:3] == ["test AUC", "0.800 ± 0.141", "0.700 – 0.900"]
+    assert rows[1][0] == "time (seconds)" and rows[1][1] == "3 ± 1"
+    assert br.baseline_rows(report)[1] == [["logistic", "0.750"], ["toy (this benchmark, mean)", "0.800"]]
+    assert br.target_rows(report)[1] == [["test AUC", ">= 0.850", "0.800", "not met"]]
+    card = br.model_card(report).astext()
+    assert "Must not be used for" in card and "fails on Mondays" in card
+    assert "not yet reproduced" in br.provenance(report)
+    image = br.figure(report, tmp_path / "toy.png")
+    assert image is not None and image.stat().st_size > 1000
+
+
+def test_one_run_has_no_sd_and_a_report_without_scores_has_no_figure(tmp_path):
+    report = _tiny_report(seeds=[0], per_seed=[{"seed": 0, "auc": 0.7, "seconds": 2.0}],
+                          spread={"auc": rp.spread([0.7]), "seconds": rp.spread([2.0])})
+    assert br.headline_rows(report)[1][0][1] == "0.800 (one run)"
+    only_time = _tiny_report(metrics={"seconds": {"label": "time", "unit": "s"}})
+    assert br.figure(only_time, tmp_path / "none.png") is None
 
 
 def test_formatting_rules():
     assert br.fmt(0.95891) == "0.959"
     assert br.fmt(4708) == "4,708"
-    assert br.fmt(207.93, "train_seconds") == "208"
+    assert br.fmt(207.93, "s") == "208"
     assert br.fmt(True) == "yes"
+    assert br.fmt(None) == "–"
 
 
 def test_bad_reports_raise_errors_that_name_the_problem(tmp_path):
-    with pytest.raises(br.ReportError, match="unknown report kind 'cnn_other'"):
-        br.headline_rows({"benchmark": "cnn_other"})
-    with pytest.raises(br.ReportError, match="neither a 'benchmark' nor a 'task'"):
-        br.report_kind({"profile": "cpu"})
-    with pytest.raises(br.ReportError, match="no field 'usefulness.trtr_test_auc'"):
-        br.headline_rows({"benchmark": "gan_medmnist"})
+    broken = _tiny_report()
+    del broken["model_card"]
+    with pytest.raises(br.ReportError, match="missing model_card"):
+        br.headline_rows(broken)
+    with pytest.raises(rp.ReportFormatError, match="missing keys \\['model_card'\\]"):
+        rp.validate(broken)
+    no_headline = _tiny_report(headline={"auc": 0.8})
+    with pytest.raises(br.ReportError, match="metric 'seconds' has no headline"):
+        br.headline_rows(no_headline)
+    card = copy.deepcopy(_tiny_report())
+    card["model_card"]["not_for"] = ""
+    with pytest.raises(rp.ReportFormatError, match="model card lacks \\['not_for'\\]"):
+        rp.validate(card)
     with pytest.raises(br.ReportError, match="no benchmark report .*missing.json"):
         br.load_report(tmp_path / "missing.json")
     (tmp_path / "cut.json").write_text('{"benchmark": "gan_')
@@ -82,6 +149,9 @@ def test_bad_reports_raise_errors_that_name_the_problem(tmp_path):
     (tmp_path / "list.json").write_text("[1, 2]")
     with pytest.raises(br.ReportError, match="does not hold a JSON object"):
         br.load_report(tmp_path / "list.json")
+    (tmp_path / "old.json").write_text(json.dumps({"task": "splice", "summary": {}}))
+    with pytest.raises(br.ReportError, match="old.json: not in the common report format"):
+        br.load_report(tmp_path / "old.json")
 
 
 def test_reports_folder_is_found_above_the_book_or_named(tmp_path):

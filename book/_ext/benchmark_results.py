@@ -1,4 +1,4 @@
-"""Render the benchmark JSON reports as tables in the book, at build time.
+"""Render the benchmark JSON reports in the book, at build time.
 
 The results page must never hold a typed number: its directive reads the report that a
 benchmark script wrote (``benchmarks/reports/<name>.json``) and renders it::
@@ -6,14 +6,15 @@ benchmark script wrote (``benchmarks/reports/<name>.json``) and renders it::
     ```{benchmark-report} cnn_pneumoniamnist_28_cpu
     ```
 
-Each report kind has a short list of headline metrics (:data:`HEADLINES`). A multi-seed
-report shows mean ± standard deviation, the range and every seed's value; a single-run
-report shows the value. Published references stored in the report (the MedMNIST v2 table
-for the image benchmark) get a table of their own, and so do the targets a report records.
-The reports are found in ``benchmarks/reports`` in the first parent of the book's source
-folder that has one (``book/`` in the repository, ``build/test-book/`` in the tests), or in
-the folder named by the Sphinx option ``benchmark_reports_dir``. A report that is missing,
-unreadable or of an unknown kind stops the build with an error naming it.
+Every report follows one format (``benchmarks/report.py`` documents it), so this module has
+no per-benchmark cases and no list of fields: it shows the provenance and the command to
+reproduce the report, the model card, the headline metrics (mean ± sample sd, range and
+every seed, with the labels and units the report gives), a figure of every seed and the mean
+next to the baselines and published references, the baselines, the published references
+with their citation and protocol, and the targets with their verdicts. The reports are found
+in ``benchmarks/reports`` in the first parent of the book's source folder that has one, or
+in the folder named by the Sphinx option ``benchmark_reports_dir``. A report that is missing,
+unreadable or not in the format stops the build with an error naming it.
 """
 
 from __future__ import annotations
@@ -25,144 +26,165 @@ from typing import Any
 from docutils import nodes
 from sphinx.util.docutils import SphinxDirective
 
-#: report kind -> (label, key) rows; keys are looked up in ``summary`` (several seeds) or,
-#: dotted, in the report itself (a single run).
-HEADLINES: dict[str, list[tuple[str, str]]] = {
-    "cnn_medmnist": [
-        ("test AUC", "test_auc"),
-        ("test accuracy (threshold 0.5)", "test_acc"),
-        ("validation AUC (model and epoch chosen here)", "val_auc"),
-        ("epochs run", "epochs_run"),
-        ("training seconds", "train_seconds"),
-    ],
-    "rnn_splice": [
-        ("test accuracy, Conv1D + BiLSTM", "accuracy"),
-        ("test macro-F1, Conv1D + BiLSTM", "macro_f1"),
-        ("test accuracy, k-mer logistic regression (baseline)", "baseline_accuracy"),
-        ("test macro-F1, k-mer logistic regression (baseline)", "baseline_macro_f1"),
-        ("seconds per seed", "seconds"),
-    ],
-    "rnn_ecg5000": [
-        ("normal vs abnormal AUC, GRU (pooled out-of-fold)", "auc_normal_vs_abnormal"),
-        ("normal vs abnormal AUC, GRU (mean of the folds)", "mean_fold_auc_normal_vs_abnormal"),
-        ("sensitivity, GRU", "binary_sensitivity"),
-        ("specificity, GRU", "binary_specificity"),
-        ("AUC, LSTM autoencoder trained on normal beats", "autoencoder_auc"),
-        ("five-class accuracy", "accuracy"),
-        ("five-class macro-F1", "macro_f1"),
-        ("seconds per seed", "seconds"),
-    ],
-    "gan_medmnist": [
-        ("test AUC, classifier trained on real films (TRTR)", "usefulness.trtr_test_auc"),
-        ("test AUC, classifier trained on generated films (TSTR)", "usefulness.tstr_test_auc"),
-        ("TSTR / TRTR", "usefulness.tstr_over_trtr"),
-        ("Fréchet distance, generated vs real training films", "fidelity.fd_generated_vs_real_train"),
-        ("Fréchet distance, real test vs real training films (baseline)",
-         "fidelity.fd_real_test_vs_real_train"),
-        ("two-sample AUC in features, generated vs real", "fidelity.c2st_auc_features_generated_vs_real_test"),
-        ("two-sample AUC in features, real vs real (baseline)",
-         "fidelity.c2st_auc_features_real_train_vs_real_test"),
-        ("generated films flagged as near-copies of a training film", "memorisation.n_flagged"),
-        ("generated films checked", "memorisation.n_generated"),
-        ("GAN training seconds", "timings.gan_seconds"),
-    ],
-}
+REPORT_KEYS = ("benchmark", "dataset", "profile", "seeds", "settings", "metrics", "headline",
+               "spread", "per_seed", "baselines", "reference", "targets", "provenance",
+               "model_card", "details")
+CARD_FIELDS = (("intended_use", "Intended use"), ("data", "Data"),
+               ("not_for", "Must not be used for"), ("failure_modes", "Known failure modes"))
+FIGURE_DIR = Path("_generated") / "benchmarks"
 
 
 class ReportError(Exception):
     """A benchmark report that cannot be rendered; the message names the file and the problem."""
 
 
-def report_kind(report: dict[str, Any]) -> str:
-    """The report's kind: its ``benchmark`` field, or ``rnn_<task>`` for the sequence reports."""
-    if "benchmark" in report:
-        return str(report["benchmark"])
-    if "task" in report:
-        return f"rnn_{report['task']}"
-    raise ReportError("the report has neither a 'benchmark' nor a 'task' field")
+def check_format(report: dict[str, Any]) -> None:
+    """Raise :class:`ReportError` when ``report`` lacks a key of the common format."""
+    missing = [key for key in REPORT_KEYS if key not in report]
+    if missing:
+        raise ReportError(f"not in the common report format: missing {', '.join(missing)}")
+    for name in report["metrics"]:
+        if name not in report["headline"] or name not in report["spread"]:
+            raise ReportError(f"metric {name!r} has no headline or spread")
 
 
-def _lookup(report: dict[str, Any], dotted: str) -> Any:
-    value: Any = report
-    for part in dotted.split("."):
-        if not isinstance(value, dict) or part not in value:
-            raise ReportError(f"the report has no field {dotted!r}")
-        value = value[part]
-    return value
-
-
-def fmt(value: Any, key: str = "") -> str:
-    """Format one number: whole numbers and seconds without decimals, others with three."""
+def fmt(value: Any, unit: str = "") -> str:
+    """One number: seconds, counts and whole numbers without decimals, scores with three."""
+    if value is None:
+        return "–"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, int) or (isinstance(value, float) and ("seconds" in key or "epochs" in key)):
+    if isinstance(value, int) or (isinstance(value, float) and unit not in ("", "feature distance")):
         return f"{value:,.0f}"
     if isinstance(value, float):
         return f"{value:.3f}"
     return str(value)
 
 
+def label(report: dict[str, Any], metric: str) -> str:
+    meta = report["metrics"].get(metric, {"label": metric, "unit": ""})
+    unit = meta.get("unit", "")
+    return meta["label"] + (f" ({'seconds' if unit == 's' else unit})" if unit else "")
+
+
+def unit(report: dict[str, Any], metric: str) -> str:
+    return report["metrics"].get(metric, {}).get("unit", "")
+
+
 def headline_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    """The header and rows of a report's headline table (see :data:`HEADLINES`)."""
-    kind = report_kind(report)
-    if kind not in HEADLINES:
-        raise ReportError(f"unknown report kind {kind!r}; known: {', '.join(sorted(HEADLINES))}")
-    seeds = report.get("per_seed")
-    if isinstance(seeds, list) and "summary" in report:
-        header = ["metric", "mean ± sd", "range"] + [f"seed {s.get('seed', i)}" for i, s in enumerate(seeds)]
-        rows = []
-        for label, key in HEADLINES[kind]:
-            stats = _lookup(report, f"summary.{key}")
-            rows.append([label, f"{fmt(stats['mean'], key)} ± {fmt(stats['std'], key)}",
-                         f"{fmt(stats['min'], key)} – {fmt(stats['max'], key)}"]
-                        + [fmt(seed.get(key, "–"), key) for seed in seeds])
-        return header, rows
-    return ["metric", "value"], [[label, fmt(_lookup(report, key), key)] for label, key in HEADLINES[kind]]
-
-
-def reference_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]] | None:
-    """Published results stored in the report (``reference_*``), side by side with this run's mean."""
-    refs = {k: v for k, v in report.items() if k.startswith("reference_") and isinstance(v, dict)}
-    if not refs:
-        return None
-    table = next(iter(refs.values()))  # one published table per report
-    metrics = sorted({m for row in table.values() for m in row}, reverse=True)  # AUC, ACC
-    header = ["method", *[m.upper() for m in metrics]]
-    rows = [[method, *[fmt(values.get(m, "–")) for m in metrics]] for method, values in table.items()]
-    if "summary" in report:
-        ours = [fmt(report["summary"][f"test_{m}"]["mean"]) if f"test_{m}" in report["summary"] else "–"
-                for m in metrics]
-        rows.append([f"this course ({report.get('profile', '?')} profile, mean of "
-                     f"{len(report.get('per_seed', []))} seeds)", *ours])
+    """Header and rows: metric, mean ± sd, range and every seed's value."""
+    check_format(report)
+    runs = report["per_seed"]
+    header = ["metric", "mean ± sd", "range"] + [f"seed {run.get('seed', i)}" for i, run in enumerate(runs)]
+    rows = []
+    for metric in report["metrics"]:
+        u = unit(report, metric)
+        stats = report["spread"][metric]
+        sd = f" ± {fmt(stats['sd'], u)}" if stats.get("sd") is not None else " (one run)"
+        rows.append([label(report, metric), fmt(report["headline"][metric], u) + sd,
+                     f"{fmt(stats['min'], u)} – {fmt(stats['max'], u)}"]
+                    + [fmt(run.get(metric), u) for run in runs])
     return header, rows
 
 
+def _method_table(report: dict[str, Any], methods: dict[str, dict[str, Any]],
+                  ours: str | None) -> tuple[list[str], list[list[str]]] | None:
+    metrics = [m for m in report["metrics"] if any(m in row for row in methods.values())]
+    if not metrics:
+        return None
+    header = ["method", *[label(report, m) for m in metrics]]
+    rows = [[name, *[fmt(values.get(m), unit(report, m)) for m in metrics]]
+            for name, values in methods.items()]
+    if ours:
+        rows.append([ours, *[fmt(report["headline"][m], unit(report, m)) for m in metrics]])
+    return header, rows
+
+
+def baseline_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]] | None:
+    """Simpler methods measured under the same protocol, beside this benchmark's mean."""
+    return _method_table(report, report["baselines"],
+                         f"{report['benchmark']} (this benchmark, mean)") if report["baselines"] else None
+
+
+def reference_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]] | None:
+    """Published results stored in the report, with this course's mean last."""
+    reference = report["reference"]
+    if not reference or not reference.get("rows"):
+        return None
+    return _method_table(report, reference["rows"],
+                         f"this course ({report['profile']} profile, mean of {len(report['seeds'])} "
+                         f"seed{'s' if len(report['seeds']) > 1 else ''})")
+
+
 def target_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]] | None:
-    """The targets the report records (``targets``/``target``) and its ``targets_met`` verdicts."""
-    rows = []
-    if isinstance(report.get("target"), str):
-        rows.append(["target", report["target"]])
-    for key, value in (report.get("targets") or {}).items():
-        rows.append([f"target: {key}", fmt(value)])
-    for key, value in (report.get("targets_met") or {}).items():
-        rows.append([f"met: {key}", fmt(value)])
-    return (["target or verdict", "value"], rows) if rows else None
+    """Each target, the mean it is judged on and the verdict."""
+    if not report["targets"]:
+        return None
+    rows = [[label(report, goal["metric"]), f"{goal['op']} {fmt(goal['value'], unit(report, goal['metric']))}",
+             fmt(goal["mean"], unit(report, goal["metric"])), "met" if goal["met"] else "not met"]
+            for goal in report["targets"]]
+    return ["metric", "target (on the mean)", "mean", "verdict"], rows
 
 
 def provenance(report: dict[str, Any]) -> str:
-    """One line: profile, seeds, machine, library versions, wall time and the command."""
-    env = report.get("environment", {})
-    seeds = report.get("seeds", [report.get("seed")])
-    parts = [f"profile {report.get('profile', '?')}",
+    """One line: profile, seeds, machine, versions, wall time, date and reproductions."""
+    prov = report["provenance"]
+    machine, versions = prov.get("machine", {}), prov.get("versions", {})
+    seeds = report["seeds"]
+    reproduced = prov.get("reproduced") or []
+    parts = [f"profile {report['profile']}",
              f"seed{'s' if len(seeds) > 1 else ''} {', '.join(str(s) for s in seeds)}",
-             f"{env.get('cpu_count', '?')} CPU cores, GPUs: {env.get('gpus', '?')}",
-             f"TensorFlow {env.get('tensorflow', '?')}, Keras {env.get('keras', '?')}",
-             f"wall time {fmt(float(report.get('wall_seconds', 0)), 'seconds')} s"]
+             f"{machine.get('cpu_count', '?')} CPU cores, GPUs: {machine.get('gpus', '?')}",
+             ", ".join(f"{k} {v}" for k, v in versions.items()),
+             f"wall time {fmt(float(prov.get('seconds', 0)), 's')} s",
+             f"written {prov.get('date', '?')}",
+             (f"last reproduced {reproduced[-1].get('date', '?')} ({reproduced[-1].get('verdict', '?')})"
+              if reproduced else "not yet reproduced by a re-run")]
     return "; ".join(parts)
 
 
+def figure(report: dict[str, Any], path: Path) -> Path | None:
+    """Every seed (dots) and the mean (bar) of each score metric, with baselines (squares) and
+    published references (diamonds) on the same axis. ``None`` when no metric is a score."""
+    scores = [m for m in report["metrics"] if unit(report, m) == ""]
+    if not scores:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 0.75 * len(scores) + 1.6))
+    others = {**{f"{k} (baseline)": v for k, v in report["baselines"].items()},
+              **(report["reference"] or {}).get("rows", {})}
+    markers = dict(zip(others, ["s", "D", "^", "v", "P", "X", "<", ">"] * 3, strict=False))
+    for row, metric in enumerate(scores):
+        y = len(scores) - 1 - row
+        values = [run[metric] for run in report["per_seed"]]
+        ax.scatter(values, [y] * len(values), color="C0", s=30, zorder=3,
+                   label="one seed" if row == 0 else None)
+        ax.plot([report["headline"][metric]] * 2, [y - 0.3, y + 0.3], color="C0", lw=3,
+                label="mean" if row == 0 else None)
+        for index, (name, methods) in enumerate(others.items()):
+            if metric in methods and methods[metric] is not None:
+                ax.scatter([methods[metric]], [y], marker=markers[name], color=f"C{index + 1}",
+                           s=45, zorder=2, label=name if name not in ax.get_legend_handles_labels()[1] else None)
+    ax.set_yticks(range(len(scores)), [report["metrics"][m]["label"] for m in reversed(scores)], fontsize=8)
+    ax.set_xlabel("value (score, higher or lower as the label says)")
+    ax.set_title(f"{report['benchmark']} on {report['dataset']}: every seed, the mean, baselines "
+                 "and published results", fontsize=9)
+    ax.grid(axis="x", alpha=0.4)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.25 if len(scores) > 2 else -0.45),
+              ncol=3, frameon=False)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
 def load_report(path: Path) -> dict[str, Any]:
-    """Read one report, with an error naming the file if it is missing or not JSON."""
+    """Read one report, with an error naming the file if it is missing, not JSON or not in format."""
     if not path.is_file():
         raise ReportError(f"no benchmark report {path}: run the benchmark that writes it (see benchmarks/)")
     try:
@@ -171,6 +193,10 @@ def load_report(path: Path) -> dict[str, Any]:
         raise ReportError(f"{path} is not valid JSON: {error}") from error
     if not isinstance(report, dict):
         raise ReportError(f"{path} does not hold a JSON object")
+    try:
+        check_format(report)
+    except ReportError as error:
+        raise ReportError(f"{path}: {error}") from error
     return report
 
 
@@ -208,33 +234,72 @@ def _table(header: list[str], rows: list[list[str]]) -> nodes.table:
     return table
 
 
+def model_card(report: dict[str, Any]) -> nodes.definition_list:
+    """The model card as a definition list (failure modes as a bullet list)."""
+    card = nodes.definition_list(classes=["model-card"])
+    for key, title in CARD_FIELDS:
+        value = report["model_card"].get(key)
+        if not value:
+            continue
+        item = nodes.definition_list_item()
+        item += nodes.term(text=title)
+        definition = nodes.definition()
+        if isinstance(value, list):
+            bullets = nodes.bullet_list()
+            for text in value:
+                bullets += nodes.list_item("", nodes.paragraph(text=str(text)))
+            definition += bullets
+        else:
+            definition += nodes.paragraph(text=str(value))
+        item += definition
+        card += item
+    return card
+
+
 class BenchmarkReport(SphinxDirective):
-    """``{benchmark-report} <name>``: the headline, reference and target tables of one report."""
+    """``{benchmark-report} <name>``: everything one report holds, rendered generically."""
 
     required_arguments = 1
     has_content = False
 
     def run(self) -> list[nodes.Node]:
         name = self.arguments[0]
+        srcdir = Path(self.env.srcdir)
         try:
-            folder = find_reports_dir(Path(self.env.srcdir), self.config.benchmark_reports_dir)
+            folder = find_reports_dir(srcdir, self.config.benchmark_reports_dir)
             path = folder / f"{name}.json"
             self.env.note_dependency(str(path))
             report = load_report(path)
-            tables = [headline_rows(report), reference_rows(report), target_rows(report)]
+            tables = [("Headline metrics", headline_rows(report)),
+                      ("Baselines, same protocol", baseline_rows(report)),
+                      ("Published results", reference_rows(report)),
+                      ("Targets", target_rows(report))]
+            image = figure(report, srcdir / FIGURE_DIR / f"{name}.png")
         except ReportError as error:
             raise self.error(f"benchmark-report {name}: {error}") from error
         out: list[nodes.Node] = [nodes.paragraph(text=provenance(report))]
-        command = report.get("command")
-        if command:
-            para = nodes.paragraph(text="Reproduce: ")
-            para += nodes.literal(text=f"python {command}")
-            out.append(para)
-        for caption, table in zip(("Headline metrics", "Published results, same test split",
-                                   "Targets recorded by the benchmark"), tables, strict=True):
-            if table is not None:
-                out.append(nodes.rubric(text=caption))
-                out.append(_table(*table))
+        para = nodes.paragraph(text="Reproduce: ")
+        para += nodes.literal(text=f"python {report['provenance'].get('command', '?')}")
+        out.append(para)
+        out.append(nodes.rubric(text="Model card"))
+        out.append(model_card(report))
+        for caption, table in tables:
+            if table is None:
+                continue
+            out.append(nodes.rubric(text=caption))
+            if caption == "Published results":
+                out.append(nodes.paragraph(text=f"Source: {report['reference']['citation']} "
+                                                f"Protocol: {report['reference']['protocol']}"))
+            out.append(_table(*table))
+            if caption == "Headline metrics" and image is not None:
+                docdir = Path(self.env.doc2path(self.env.docname)).parent
+                uri = Path("/") / image.relative_to(srcdir)  # absolute: from the source root
+                out.append(nodes.image(uri=str(uri) if docdir != srcdir else str(image.relative_to(srcdir)),
+                                       alt=f"{report['benchmark']}: every seed and the mean"))
+        reference = report["reference"]
+        if reference and not reference.get("rows"):
+            out.append(nodes.rubric(text="Published results"))
+            out.append(nodes.paragraph(text=reference.get("protocol", "")))
         return out
 
 
