@@ -15,11 +15,12 @@
   (Fréchet distance, two-sample test, nearest-neighbour memorisation);
 - :mod:`helpers.dicom`: DICOM reading, Hounsfield units, windowing, resampling,
   de-identification, and the corrected version of the syllabus's ``preprocess``;
+- :mod:`helpers.claims`: the lessons a chapter checks against its own outputs (the ledger);
 - :mod:`helpers.trust`: image corruptions, selective prediction, subgroup metrics,
   treatment-effect error (PEHE), non-IID partitions and federated averaging.
 """
 
-# Python runs this file before any helpers module: importing config here imports TensorFlow
-# once, with its C++ start-up messages silenced, so every module (and every notebook that
-# imports helpers before keras) can then import keras and tensorflow as usual.
-from . import config as _config  # noqa: E402, F401
+# Importing the package imports nothing heavy: helpers.data, evaluation, trust, plotting,
+# dicom and claims work without TensorFlow. helpers.config imports TensorFlow once, with its
+# C++ start-up messages silenced, and every module that needs Keras (models, gan, sequences)
+# imports config first; a notebook that imports helpers.config before keras sees no noise.

@@ -8,6 +8,7 @@ take gradients before the squashing non-linearity. Inputs are images scaled to [
 ``(height, width, channels)`` with 1 or 3 channels.
 """
 
+# ruff: noqa: I001  (the import order below is deliberate)
 from __future__ import annotations
 
 import os
@@ -16,9 +17,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import keras
-import numpy as np
-import tensorflow as tf
+# helpers.config imports TensorFlow with its start-up messages silenced: it must come first.
+from . import config  # noqa: F401
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 #: Keras Applications backbones known to :func:`pretrained_backbone`, with the input
 #: scaling each expects: ``raw255`` (the model rescales 0-255 itself), ``tf`` ([-1, 1]) or
