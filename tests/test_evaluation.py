@@ -142,17 +142,24 @@ def test_temperature_scaling_recovers_a_known_temperature():
 
 
 def test_medmnist_definitions():
+    # Hand-worked with MedMNIST's own getAUC/getACC (medmnist/evaluator.py): binary tasks use
+    # the last score column and ACC at score > 0.5; multi-class takes the mean one-vs-rest AUC
+    # and the accuracy of the arg-max.
     y = np.array([[0], [1], [1], [0]])
     s2 = np.array([[0.8, 0.2], [0.3, 0.7], [0.6, 0.4], [0.9, 0.1]])
     auc, acc = ev.medmnist_auc_acc(y, s2, "binary-class")
-    assert auc == pytest.approx(roc_auc_score(y[:, 0], s2[:, 1])) and acc == pytest.approx(0.75)
+    # positives score 0.7 and 0.4, negatives 0.2 and 0.1: every pair ordered, AUC 1; only
+    # 0.7 > 0.5 is called positive, so the positive at 0.4 is the one error in four
+    assert auc == 1.0 and acc == 0.75
     assert ev.medmnist_auc_acc(y, s2[:, 1], "binary-class") == (auc, acc)
 
     yc = np.array([0, 1, 2, 2])
-    sc = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.2, 0.5, 0.3], [0.1, 0.1, 0.8]])
+    sc = np.array([[0.5, 0.1, 0.4], [0.1, 0.8, 0.1], [0.2, 0.5, 0.3], [0.1, 0.1, 0.8]])
     auc, acc = ev.medmnist_auc_acc(yc, sc, "multi-class")
-    expected = np.mean([roc_auc_score(yc == k, sc[:, k]) for k in range(3)])
-    assert auc == pytest.approx(expected) and acc == pytest.approx(0.75)
+    # class 0: 0.5 beats 0.1, 0.2, 0.1 -> 1; class 1: 0.8 beats 0.1, 0.5, 0.1 -> 1;
+    # class 2: positives 0.3 and 0.8 vs negatives 0.4 and 0.1 -> 3 of 4 pairs -> 0.75
+    assert auc == pytest.approx((1 + 1 + 0.75) / 3)
+    assert acc == 0.75  # the third film's arg-max is class 1, not 2
 
     yl = np.array([[1, 0], [0, 1], [1, 1]])
     sl = np.array([[0.9, 0.2], [0.1, 0.6], [0.4, 0.7]])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import keras
 import numpy as np
 import pytest
 
@@ -73,7 +74,8 @@ def test_per_image_standardization_removes_overall_brightness():
     np.testing.assert_allclose(out.std(axis=(1, 2, 3)), 1, atol=0.02)
     np.testing.assert_allclose(layer(0.7 * x).numpy(), out, atol=0.02)  # exposure-invariant
     model = models.improved_cnn((28, 28, 1), seed=0)
-    assert model.get_layer("standardize") is not None
+    inside = keras.Model(model.input, model.get_layer("standardize").output)(x).numpy()
+    np.testing.assert_allclose(inside.mean(axis=(1, 2, 3)), 0, atol=1e-5)  # the model's own layer
     np.testing.assert_allclose(model.predict(0.8 * x, verbose=0), model.predict(x, verbose=0), atol=0.01)
     plain = models.improved_cnn((28, 28, 1), standardize=False)
     assert "standardize" not in [layer.name for layer in plain.layers]
