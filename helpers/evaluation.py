@@ -127,6 +127,14 @@ def bootstrap_ci(
     return value, float(low), float(high)
 
 
+def accuracy_at_half(y_true, y_score) -> float:
+    """Accuracy of the rule ``score >= 0.5``: a metric of ``(y_true, y_score)`` for
+    :func:`bootstrap_ci` and :func:`paired_bootstrap` (the default rule of most libraries,
+    not a threshold chosen for a clinical purpose)."""
+    y_true, y_score = _binary_inputs(y_true, y_score)
+    return float(np.mean((y_score >= 0.5) == y_true))
+
+
 #: The rows of :func:`clinical_report`, in order.
 CLINICAL_METRICS = ("roc_auc", "pr_auc", "sensitivity", "specificity", "ppv", "npv", "accuracy")
 

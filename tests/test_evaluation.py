@@ -276,3 +276,10 @@ def test_paired_comparisons_refuse_unpaired_inputs():
         ev.paired_bootstrap(roc_auc_score, [0, 1, 1], [0.1, 0.5, 0.9], [0.2, 0.3])
     with pytest.raises(ValueError, match="one class only"):
         ev.delong_test([1, 1, 1], [0.1, 0.5, 0.9], [0.2, 0.3, 0.4])
+
+
+def test_accuracy_at_half_counts_the_default_rule():
+    # scores 0.5 and above are called positive: 0.5 (y=1) right, 0.49 (y=1) wrong, 0.7 (y=0) wrong
+    assert ev.accuracy_at_half([1, 1, 0, 0], [0.5, 0.49, 0.7, 0.1]) == 0.5
+    with pytest.raises(ValueError, match="NaN"):
+        ev.accuracy_at_half([1, 0], [np.nan, 0.2])
