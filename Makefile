@@ -15,6 +15,8 @@ NB_TIMEOUT ?= 1800
 # Executed copies of the notebooks live where the book expects them (git-ignored).
 BOOK_NOTEBOOKS := book/notebooks
 TEST_BOOK      := build/test-book
+# the smoke run's claims ledger (helpers.claims), shown on the test book's report page
+TEST_CLAIMS    := $(CURDIR)/build/test-claims
 
 .PHONY: all setup course book bench test lint system-deps clean
 
@@ -47,7 +49,8 @@ test: setup
 	rm -rf $(TEST_BOOK) && mkdir -p build
 	cp -r book $(TEST_BOOK) && rm -rf $(TEST_BOOK)/_build $(TEST_BOOK)/notebooks
 	mkdir -p $(TEST_BOOK)/notebooks && cp notebooks/*.ipynb $(TEST_BOOK)/notebooks/
-	DL4H_PROFILE=smoke DL4H_TEST_BOOK=$(TEST_BOOK) $(BIN)/python -m pytest \
+	rm -rf $(TEST_CLAIMS)
+	DL4H_PROFILE=smoke DL4H_TEST_BOOK=$(TEST_BOOK) DL4H_CLAIMS=$(TEST_CLAIMS) $(BIN)/python -m pytest \
 	    --nbmake --overwrite --nbmake-timeout=900 tests $(TEST_BOOK)/notebooks
 
 # The benchmarks (fixed seeds, JSON reports read by the book's results page). In `cpu` they

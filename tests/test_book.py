@@ -159,3 +159,20 @@ def test_pages_open_in_chromium_with_figures_and_rendered_maths(browser, server,
         problems += [f"{page_name}: {name} ({report}, failed: {local_failures})"
                      for name, ok in checks.items() if not ok]
     assert not problems, "\n".join(problems)
+
+
+def test_the_smoke_run_wrote_a_claims_ledger_and_the_report_page_shows_it(built_html, book_dir):
+    """Every chapter that checks its lessons wrote them to the ledger of its run, and the
+    report page lists them; smoke claims are marked as not evaluated, never as holding."""
+    from helpers import claims
+
+    ledger = Path(os.environ.get(claims.LEDGER_ENV) or claims.ledger_dir())
+    using = sorted(p.name[:2] for p in (book_dir / "notebooks").glob("*.ipynb")
+                   if "claims.Ledger(" in p.read_text())
+    assert using, "no chapter checks its lessons with helpers.claims"
+    rows = claims.read_ledgers("smoke", ledger)
+    assert sorted({row["chapter"] for row in rows}) == using
+    assert {row["status"] for row in rows} == {claims.NOT_EVALUATED}
+    page = (built_html / "claims.html").read_text()
+    for row in rows:
+        assert row["name"].replace("_", " ") in page, row["name"]
