@@ -213,12 +213,14 @@ def find_reports_dir(srcdir: Path, configured: str | None = None) -> Path:
     raise ReportError(f"no benchmarks/reports folder above {srcdir}; set benchmark_reports_dir")
 
 
-def _table(header: list[str], rows: list[list[str]]) -> nodes.table:
-    table = nodes.table(classes=["benchmark-table"])
+def table(header: list[str], rows: list[list[str]], widths: list[int] | None = None,
+          classes: str = "benchmark-table") -> nodes.table:
+    """A docutils table (also used by the claims-ledger extension)."""
+    out = nodes.table(classes=[classes])
     group = nodes.tgroup(cols=len(header))
-    table += group
-    for _ in header:
-        group += nodes.colspec(colwidth=1)
+    out += group
+    for width in widths or [1] * len(header):
+        group += nodes.colspec(colwidth=width)
     head = nodes.thead()
     group += head
     body = nodes.tbody()
@@ -231,7 +233,7 @@ def _table(header: list[str], rows: list[list[str]]) -> nodes.table:
                 entry += nodes.paragraph(text=cell)
                 row += entry
             section += row
-    return table
+    return out
 
 
 def model_card(report: dict[str, Any]) -> nodes.definition_list:
@@ -283,14 +285,14 @@ class BenchmarkReport(SphinxDirective):
         out.append(para)
         out.append(nodes.rubric(text="Model card"))
         out.append(model_card(report))
-        for caption, table in tables:
-            if table is None:
+        for caption, rows_of in tables:
+            if rows_of is None:
                 continue
             out.append(nodes.rubric(text=caption))
             if caption == "Published results":
                 out.append(nodes.paragraph(text=f"Source: {report['reference']['citation']} "
                                                 f"Protocol: {report['reference']['protocol']}"))
-            out.append(_table(*table))
+            out.append(table(*rows_of))
             if caption == "Headline metrics" and image is not None:
                 docdir = Path(self.env.doc2path(self.env.docname)).parent
                 uri = Path("/") / image.relative_to(srcdir)  # absolute: from the source root

@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from benchmark_results import table  # the same table builder as the results page
 from docutils import nodes
 from sphinx.util.docutils import SphinxDirective
 
@@ -46,26 +47,6 @@ def read_profile(folder: Path, profile: str) -> list[dict[str, Any]]:
         except (json.JSONDecodeError, KeyError, TypeError) as error:
             raise ValueError(f"claims ledger {path} is malformed: {error}") from error
     return rows
-
-
-def _table(header: list[str], rows: list[list[str]]) -> nodes.table:
-    table = nodes.table(classes=["claims-ledger"])
-    group = nodes.tgroup(cols=len(header))
-    table += group
-    for width in (1, 3, 2, 6, 4)[: len(header)]:
-        group += nodes.colspec(colwidth=width)
-    head, body = nodes.thead(), nodes.tbody()
-    group += head
-    group += body
-    for section, lines in ((head, [header]), (body, rows)):
-        for line in lines:
-            row = nodes.row()
-            for cell in line:
-                entry = nodes.entry()
-                entry += nodes.paragraph(text=cell)
-                row += entry
-            section += row
-    return table
 
 
 class ClaimsLedger(SphinxDirective):
@@ -95,10 +76,11 @@ class ClaimsLedger(SphinxDirective):
                           if len(rows) - held - failed else "") + ".")
             out.append(nodes.rubric(text=f"Ledger of the {profile} run"))
             out.append(nodes.paragraph(text=summary))
-            out.append(_table(
+            out.append(table(
                 ["chapter", "claim", "status", "what the chapter said", "evidence"],
                 [[r["chapter"], r["name"].replace("_", " "), r["status"], r["sentence"],
-                  r.get("evidence", "")] for r in rows]))
+                  r.get("evidence", "")] for r in rows], widths=[1, 3, 2, 6, 4],
+                classes="claims-ledger"))
             if profile in ("cpu", "gpu"):
                 break  # the course's own run; smoke is only shown when nothing else exists
         if not out:
