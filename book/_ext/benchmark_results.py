@@ -170,7 +170,7 @@ def figure(report: dict[str, Any], path: Path) -> Path | None:
                 ax.scatter([methods[metric]], [y], marker=markers[name], color=f"C{index + 1}",
                            s=45, zorder=2, label=name if name not in ax.get_legend_handles_labels()[1] else None)
     ax.set_yticks(range(len(scores)), [report["metrics"][m]["label"] for m in reversed(scores)], fontsize=8)
-    ax.set_xlabel("value (score, higher or lower as the label says)")
+    ax.set_xlabel("score (AUC, accuracy, ratio: see each row)")
     ax.set_title(f"{report['benchmark']} on {report['dataset']}: every seed, the mean, baselines "
                  "and published results", fontsize=9)
     ax.grid(axis="x", alpha=0.4)
