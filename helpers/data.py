@@ -2,12 +2,15 @@
 
 Data flows one way: the **data root** (``DL4H_DATA``, default ``<repo>/data``) holds the
 files; :func:`fetch` puts a file there (download with pooch: hash check, cache, progress
-bar) or finds it already cached; the ``load_*`` functions parse and *validate* it and return
-NumPy arrays (or a DataFrame for text sequences) with the official splits.
+bar) or finds it already cached and checks its checksum; the ``load_*`` functions parse and
+*validate* it (dtype, shape, value range, label set, finiteness, the registry's row counts)
+and return NumPy arrays (or a DataFrame for text sequences) with the official splits.
 
 Nothing here ever reads another path, and nothing invents data: when a file is neither
 cached nor downloadable the loaders raise :class:`DatasetUnavailable` within seconds,
-naming the file, the data root and the URL to fetch by hand.
+naming the file, the data root and the URL to fetch by hand. Every other problem is a
+:class:`DatasetError` too (:class:`DatasetCorrupt`, :class:`DatasetUnreadable`, ...) whose
+message names the file and says what to do; no message ever advises discarding a file.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import logging
 import os
+import stat
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,6 +36,11 @@ OFFLINE_ENV = "DL4H_OFFLINE"
 SPLITS = ("train", "val", "test")
 MEDMNIST_SIZES = (28, 64, 128, 224)
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# Cached files up to this size have their checksum checked by default (once per process
+# and file version); larger ones only with fetch(..., verify=True). See fetch().
+VERIFY_MAX_BYTES = 256 * 2**20
+
+logger = logging.getLogger(__name__)
 
 
 class DatasetError(Exception):
@@ -45,6 +55,10 @@ class DatasetCorrupt(DatasetError):
     """The file exists but is unreadable, has the wrong layout or the wrong checksum."""
 
 
+class DatasetUnreadable(DatasetError):
+    """The data root or a file cannot be read: permissions, or a folder/file in the wrong place."""
+
+
 class UnknownDataset(DatasetError, KeyError):
     """The name is not in the registry (the message suggests close names)."""
 
@@ -57,12 +71,26 @@ class GroupLeakage(DatasetError, ValueError):
 
 
 @dataclass(frozen=True)
+class AlternativeHash:
+    """A checksum accepted besides the registered one, for a documented ``reason``.
+
+    ``known_hash`` is in pooch's format (``"md5:..."``). Use it only for a copy whose
+    difference is understood (e.g. the same rows in another order); the loaders' checks of
+    shapes, labels and row counts still apply to it.
+    """
+
+    known_hash: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class DatasetInfo:
     """One registry entry: where a file comes from and how to credit it.
 
     ``path`` is relative to the data root. ``known_hash`` is ``"md5:..."`` or
     ``"sha256:..."`` (pooch's format). When ``member`` is set, ``url`` points at a zip
-    archive and ``path`` is that member, extracted.
+    archive and ``path`` is that member, extracted. ``also_accepted`` lists checksums of
+    known, documented variants of the file (:class:`AlternativeHash`).
     """
 
     name: str
@@ -73,6 +101,23 @@ class DatasetInfo:
     citation: str
     description: str
     member: str | None = None
+    also_accepted: tuple[AlternativeHash, ...] = ()
+
+
+@dataclass(frozen=True)
+class ChecksumCheck:
+    """What checking a cached file's checksum found.
+
+    ``status`` is ``"official"`` (the registered hash), ``"alternative"`` (a documented
+    variant; ``note`` says why it is accepted) or ``"unchecked"`` (``note`` says why: no
+    hash in the registry, or a file too large to hash by default).
+    """
+
+    name: str
+    path: Path
+    status: str
+    actual: str | None
+    note: str
 
 
 MEDMNIST_CITATION = (
@@ -116,6 +161,8 @@ def _medmnist_entries() -> dict[str, DatasetInfo]:
                 citation=citation,
                 description=f"MedMNIST {flag} at {size}x{size} px ({info['task']}, "
                 f"{len(info['label'])} classes, {info['n_channels']} channel(s)).",
+                also_accepted=tuple(AlternativeHash("md5:" + alt["md5"], alt["reason"])
+                                    for alt in file.get("also_accepted", ())),
             )
     return entries
 
@@ -174,9 +221,14 @@ REGISTRY: dict[str, DatasetInfo] = {
     ),
 }
 
-# What each text dataset must look like; the loaders check it.
+# What each text dataset must look like; the loaders check it (the published descriptions).
 UCR_SHAPES = {"ecg5000_train": (500, 140), "ecg5000_test": (4500, 140)}
+UCR_CLASSES = {"ecg5000_train": (1, 2, 3, 4, 5), "ecg5000_test": (1, 2, 3, 4, 5)}
 SEQUENCE_LENGTHS = {"splice": 60, "promoters": 57}
+SEQUENCE_ROWS = {"splice": 3190, "promoters": 106}
+SEQUENCE_CLASSES = {"splice": ("EI", "IE", "N"), "promoters": ("+", "-")}
+# IUPAC nucleotide codes: the bases and the ambiguity codes (splice uses D, N, R and S).
+DNA_CODES = frozenset("ACGTRYSWKMBDHVN")
 
 
 # --------------------------------------------------------------------------- data root
@@ -199,6 +251,8 @@ def dataset_info(name: str) -> DatasetInfo:
 
     The error lists the closest registered names, so a typo is a one-line fix.
     """
+    if not isinstance(name, str):
+        raise UnknownDataset(f"dataset names are strings such as 'pneumoniamnist', not {name!r}")
     key = name.strip().lower()
     if key in REGISTRY:
         return REGISTRY[key]
@@ -223,14 +277,155 @@ def cached_datasets() -> list[str]:
 
 
 # --------------------------------------------------------------------------- fetching
-def _hash_matches(path: Path, known_hash: str) -> tuple[bool, str]:
-    algorithm, expected = known_hash.split(":", 1)
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    actual = digest.hexdigest()
-    return actual == expected.lower(), f"{algorithm}:{actual}"
+_CHECKED: dict[tuple[Any, ...], ChecksumCheck] = {}  # file version -> verdict, this process
+_LAST_CHECK: dict[str, ChecksumCheck] = {}  # path -> the latest verdict
+
+
+def _keep_and_refetch(info: DatasetInfo, target: Path) -> str:
+    """The advice for a bad cached file: keep it, and download a fresh copy only if online."""
+    return (
+        f"Keep the file: it may be the only copy. Move it aside (e.g. rename it to "
+        f"{target.name}.suspect) or keep a backup; then, only if you are online, download a "
+        f"fresh copy from {info.url} (helpers.data.fetch({info.name!r}) does it once the file "
+        "is moved aside). Offline, ask whoever provided the data root for a good copy."
+    )
+
+
+def _digests(path: Path, algorithms: set[str], info: DatasetInfo) -> dict[str, str]:
+    digests = {algorithm: hashlib.new(algorithm) for algorithm in algorithms}
+    try:
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                for digest in digests.values():
+                    digest.update(chunk)
+    except PermissionError as error:
+        raise _unreadable(info, path, error) from error
+    except OSError as error:
+        raise DatasetCorrupt(f"{info.name}: reading {path} failed ({error}). "
+                             + _keep_and_refetch(info, path)) from error
+    return {algorithm: digest.hexdigest() for algorithm, digest in digests.items()}
+
+
+def _split_hash(known_hash: str) -> tuple[str, str]:
+    algorithm, _, value = known_hash.rpartition(":")
+    return (algorithm or "sha256").lower(), value.lower()  # pooch: no prefix means SHA-256
+
+
+def _hash_matches(path: Path, known_hash: str, info: DatasetInfo) -> tuple[bool, str]:
+    algorithm, expected = _split_hash(known_hash)
+    actual = _digests(path, {algorithm}, info)[algorithm]
+    return actual == expected, f"{algorithm}:{actual}"
+
+
+def _unreadable(info: DatasetInfo, path: Path, error: BaseException) -> DatasetUnreadable:
+    return DatasetUnreadable(
+        f"{info.name}: cannot read {path} ({type(error).__name__}: {error}). Give your user "
+        f"read permission on it (e.g. chmod u+r), or copy the data root somewhere readable "
+        f"and set {DATA_ENV} to that folder."
+    )
+
+
+def _check_root(root: Path) -> None:
+    try:
+        is_folder = root.is_dir()
+        exists = is_folder or root.exists()
+    except OSError as error:
+        raise DatasetUnreadable(f"cannot look at the data root {root} ({error}); set {DATA_ENV} "
+                                "to a folder you can read") from error
+    if exists and not is_folder:
+        raise DatasetUnreadable(
+            f"the data root {root} is a file, not a folder. Set {DATA_ENV} to the folder that "
+            "holds medmnist/, ucr/, uci/ (or unset it to use <repo>/data)."
+        )
+
+
+def _stat_target(info: DatasetInfo, target: Path) -> os.stat_result | None:
+    """``os.stat`` of a cached file, ``None`` when absent; a folder or no access raises."""
+    try:
+        result = target.stat()
+    except FileNotFoundError:
+        return None
+    except NotADirectoryError as error:
+        blocker = next((p for p in reversed(target.parents) if p.exists() and not p.is_dir()),
+                       target.parent)
+        raise DatasetUnreadable(
+            f"{info.name}: cannot look for {target}: {blocker} is a file where a folder is "
+            "expected. Move that file aside (keep it) or set "
+            f"{DATA_ENV} to another data root."
+        ) from error
+    except OSError as error:  # permission denied, a symlink loop, a name too long, ...
+        raise _unreadable(info, target, error) from error
+    if stat.S_ISDIR(result.st_mode):
+        raise DatasetUnreadable(
+            f"{info.name}: {target} is a folder, but the registry expects the file there. "
+            "Move the folder aside (keep what it holds) and put the file at that path, or call "
+            f"helpers.data.fetch({info.name!r}) online."
+        )
+    if not stat.S_ISREG(result.st_mode):
+        raise DatasetUnreadable(f"{info.name}: {target} is not a regular file; put the "
+                                "downloaded file at that path.")
+    if not os.access(target, os.R_OK):
+        raise _unreadable(info, target, PermissionError("permission denied"))
+    return result
+
+
+def _version_key(path: Path, found: os.stat_result, hashes: tuple[str | None, ...]) -> tuple[Any, ...]:
+    """What identifies one version of a file for the checksum memo (no marker files needed)."""
+    return (str(path), found.st_size, found.st_mtime_ns, found.st_ctime_ns, found.st_ino,
+            found.st_dev, hashes)
+
+
+def _record(check: ChecksumCheck, key: tuple[Any, ...] | None = None) -> ChecksumCheck:
+    if key is not None:
+        _CHECKED[key] = check
+    _LAST_CHECK[str(check.path)] = check
+    return check
+
+
+def _verify(info: DatasetInfo, target: Path, found: os.stat_result, force: bool) -> ChecksumCheck:
+    """Check a cached file's checksum (see :func:`fetch`); raise on a real mismatch."""
+    accepted = [(info.known_hash, "official", "the registered checksum")] if info.known_hash else []
+    accepted += [(alt.known_hash, "alternative", alt.reason) for alt in info.also_accepted]
+    if not accepted:
+        return _record(ChecksumCheck(info.name, target, "unchecked", None,
+                                     "the registry holds no checksum for this file; the "
+                                     "loader's checks of shape, labels and row count apply"))
+    key = _version_key(target, found, tuple(h for h, _, _ in accepted))
+    if not force and key in _CHECKED:
+        return _record(_CHECKED[key])
+    if not force and found.st_size > VERIFY_MAX_BYTES:
+        note = (f"{found.st_size / 2**20:.0f} MiB is more than VERIFY_MAX_BYTES "
+                f"({VERIFY_MAX_BYTES / 2**20:.0f} MiB), so the checksum is not checked by "
+                f"default; call helpers.data.fetch({info.name!r}, verify=True) to check it")
+        logger.info("%s: %s", info.name, note)
+        return _record(ChecksumCheck(info.name, target, "unchecked", None, note), key)
+    wanted = [(*_split_hash(h), status, reason) for h, status, reason in accepted]
+    actual = _digests(target, {algorithm for algorithm, *_ in wanted}, info)
+    for algorithm, value, status, reason in wanted:
+        if actual[algorithm] == value:
+            if status == "alternative":
+                logger.info("%s: %s has checksum %s:%s, not the registered %s; accepted because "
+                            "it is %s", info.name, target, algorithm, value, info.known_hash, reason)
+            return _record(ChecksumCheck(info.name, target, status, f"{algorithm}:{value}",
+                                         reason), key)
+    expected = info.known_hash or accepted[0][0]
+    also = "".join(f"; also accepted: {h} ({reason})" for h, status, reason in accepted
+                   if status == "alternative")
+    got = ", ".join(f"{algorithm}:{digest}" for algorithm, digest in sorted(actual.items()))
+    raise DatasetCorrupt(
+        f"{info.name}: checksum mismatch for {target}: expected {expected}{also}; got {got}. "
+        "The file is not the registered one (changed, truncated or another version). "
+        + _keep_and_refetch(info, target)
+    )
+
+
+def checksum_status(name: str) -> ChecksumCheck | None:
+    """What the latest checksum check of ``name``'s cached file found (``None``: not yet).
+
+    ``fetch`` (and so every loader) records it: ``status`` ``"official"``, ``"alternative"``
+    (``note`` gives the documented reason the variant is accepted) or ``"unchecked"``.
+    """
+    return _LAST_CHECK.get(str(local_path(name)))
 
 
 def _unavailable(info: DatasetInfo, target: Path, cause: str) -> DatasetUnavailable:
@@ -244,41 +439,50 @@ def _unavailable(info: DatasetInfo, target: Path, cause: str) -> DatasetUnavaila
     )
 
 
-def fetch(name: str, *, verify: bool = False, offline: bool | None = None) -> Path:
+def fetch(name: str, *, verify: bool | None = None, offline: bool | None = None) -> Path:
     """Return the local path of dataset file ``name``, downloading it if needed.
 
-    A file already under the data root is used as it is (``verify=True`` also checks its
-    hash and raises :class:`DatasetCorrupt` on a mismatch). A missing file is downloaded
-    with pooch, its hash checked, into the data root. When ``offline`` is true (default:
-    the ``DL4H_OFFLINE`` environment variable) or the network fails, a missing file raises
-    :class:`DatasetUnavailable` naming the file, the data root and the URL.
+    A file already under the data root has its checksum checked against the registry:
+    by default (``verify=None``) when it is at most :data:`VERIFY_MAX_BYTES`, once per
+    process and file version (path, size, modification time); ``verify=True`` always
+    hashes it, ``verify=False`` never. A documented variant (``also_accepted`` in the
+    registry) is accepted and its reason logged and kept (:func:`checksum_status`); any
+    other mismatch raises :class:`DatasetCorrupt` naming the file and both hashes. A
+    missing file is downloaded with pooch, its hash checked, into the data root. When
+    ``offline`` is true (default: the ``DL4H_OFFLINE`` environment variable) or the
+    network fails, a missing file raises :class:`DatasetUnavailable` naming the file, the
+    data root and the URL. A data root or file that cannot be read raises
+    :class:`DatasetUnreadable`.
     """
     info = dataset_info(name)
-    target = data_root() / info.path
-    if target.is_file():
-        if verify and info.known_hash:
-            ok, actual = _hash_matches(target, info.known_hash)
-            if not ok:
-                raise DatasetCorrupt(
-                    f"{info.name}: checksum mismatch for {target}: expected {info.known_hash}, "
-                    f"got {actual}. Delete the file and fetch it again."
-                )
+    root = data_root()
+    _check_root(root)
+    target = root / info.path
+    found = _stat_target(info, target)
+    if found is not None:
+        if verify is not False:
+            _verify(info, target, found, force=bool(verify))
         return target
     if offline is None:
         offline = os.environ.get(OFFLINE_ENV, "").lower() in {"1", "true", "yes"}
     if offline:
         raise _unavailable(info, target, f"offline mode: {OFFLINE_ENV} is set")
-    return _download(info, target)
+    path = _download(info, target)
+    if info.known_hash:
+        hashes = (info.known_hash, *(alt.known_hash for alt in info.also_accepted))
+        _record(ChecksumCheck(info.name, path, "official", info.known_hash,
+                              "checked when downloaded"), _version_key(path, path.stat(), hashes))
+    return path
 
 
 def _download(info: DatasetInfo, target: Path) -> Path:
     import pooch
     import requests
 
-    target.parent.mkdir(parents=True, exist_ok=True)
     downloader = pooch.HTTPDownloader(progressbar=True, timeout=(10, 120))
     archive_name = Path(info.url.split("?")[0]).name
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
         fetched = pooch.retrieve(
             url=info.url,
             known_hash=None if info.member else info.known_hash,
@@ -298,25 +502,27 @@ def _download(info: DatasetInfo, target: Path) -> Path:
         except (zipfile.BadZipFile, KeyError) as error:
             raise DatasetCorrupt(f"{info.name}: cannot extract {info.member} from {fetched}: {error}") from error
         if info.known_hash:
-            ok, actual = _hash_matches(target, info.known_hash)
+            ok, actual = _hash_matches(target, info.known_hash, info)
             if not ok:
-                target.unlink()
+                target.unlink()  # just extracted from the archive, which is kept
                 raise DatasetCorrupt(
                     f"{info.name}: {info.member} from {info.url} failed its checksum: expected "
-                    f"{info.known_hash}, got {actual}."
+                    f"{info.known_hash}, got {actual}. The archive is kept at {fetched}."
                 )
     return Path(fetched) if not info.member else target
 
 
 # --------------------------------------------------------------------------- loaders
 def _check_split(split: str) -> str:
-    if split not in SPLITS:
+    if not isinstance(split, str) or split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     return split
 
 
 def medmnist_info(flag: str) -> dict[str, Any]:
     """Public facts about a MedMNIST 2D flag: task, labels, channels, split sizes, files."""
+    if not isinstance(flag, str):
+        raise UnknownDataset(f"MedMNIST flags are strings such as 'pneumoniamnist', not {flag!r}")
     key = flag.strip().lower()
     if key not in MEDMNIST_INFO:
         dataset_info(key)  # raises UnknownDataset with suggestions
@@ -324,38 +530,78 @@ def medmnist_info(flag: str) -> dict[str, Any]:
     return MEDMNIST_INFO[key]
 
 
+def _sample(values: np.ndarray, n: int = 5) -> list[Any]:
+    return np.unique(values)[:n].tolist()
+
+
+def _check_medmnist_arrays(path: Path, flag: str, split: str, size: int,
+                           images: np.ndarray, labels: np.ndarray, advice: str) -> None:
+    """Raise :class:`DatasetCorrupt` unless the arrays match MedMNIST's published layout."""
+    info = MEDMNIST_INFO[flag]
+    n = info["n_samples"][split]
+    n_classes = len(info["label"])
+    multi_label = info["task"].startswith("multi-label")
+    grey = info["n_channels"] == 1
+    expected_shape = (n, size, size) if grey else (n, size, size, 3)
+    k = n_classes if multi_label else 1
+
+    def corrupt(problem: str) -> DatasetCorrupt:
+        return DatasetCorrupt(f"{path}: {problem}. This is not the official {flag} file. {advice}")
+
+    if images.dtype != np.uint8:
+        raise corrupt(f"{split}_images are {images.dtype}, but MedMNIST stores pixels as uint8 "
+                      "0-255 (other types would not be rescaled to [0, 1] correctly)")
+    if images.shape != expected_shape or labels.ndim != 2 or labels.shape != (n, k):
+        raise corrupt(f"{split} images {images.shape} / labels {labels.shape} do not match the "
+                      f"published {split} split {expected_shape} / {(n, k)}")
+    if labels.dtype.kind not in "iu":
+        raise corrupt(f"{split}_labels are {labels.dtype}, but MedMNIST labels are integers "
+                      "(uint8 class indices)")
+    allowed = 1 if multi_label else n_classes - 1
+    bad = labels[(labels < 0) | (labels > allowed)]
+    if bad.size:
+        what = "0/1 per label" if multi_label else f"class indices 0..{allowed}"
+        raise corrupt(f"{split}_labels hold {bad.size} value(s) outside {what}, e.g. "
+                      f"{_sample(bad)} ({flag} classes: {info['label']})")
+
+
 def load_medmnist(flag: str, split: str = "train", size: int = 28) -> tuple[np.ndarray, np.ndarray]:
     """Load one official split of a MedMNIST 2D dataset as ``(images, labels)``.
 
     Images are ``uint8`` of shape ``(n, size, size)`` for grey-scale sets and
     ``(n, size, size, 3)`` for colour ones; labels are ``(n, k)`` integers exactly as
-    published (``k = 1`` except for the multi-label ChestMNIST). The file's keys, shapes
-    and split size are checked against the published facts; anything else raises
-    :class:`DatasetCorrupt`.
+    published (``k = 1`` except for the multi-label ChestMNIST). The file's checksum (see
+    :func:`fetch`), keys, dtypes, shapes, split size and label values (the flag's classes)
+    are checked against the published facts; anything else raises :class:`DatasetCorrupt`.
     """
-    info = medmnist_info(flag)
+    medmnist_info(flag)  # an unknown flag raises UnknownDataset with suggestions
+    key = flag.strip().lower()
     _check_split(split)
-    path = fetch(medmnist_name(flag, size))
+    entry = dataset_info(medmnist_name(key, size))
+    path = fetch(entry.name)
+    advice = _keep_and_refetch(entry, path)
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            missing = {f"{split}_images", f"{split}_labels"} - set(archive.files)
-            if missing:
-                raise DatasetCorrupt(f"{path} lacks the arrays {sorted(missing)}; found {archive.files}")
+        archive = np.load(path, allow_pickle=False)
+    except PermissionError as error:
+        raise _unreadable(entry, path, error) from error
+    except Exception as error:  # zip, pickle, header or I/O problems: all mean a bad file
+        raise DatasetCorrupt(f"{path} is not a readable MedMNIST .npz file "
+                             f"({type(error).__name__}: {error}). {advice}") from error
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise DatasetCorrupt(f"{path} holds a single array, not a MedMNIST .npz archive with "
+                             f"{split}_images and {split}_labels. {advice}")
+    with archive:
+        missing = {f"{split}_images", f"{split}_labels"} - set(archive.files)
+        if missing:
+            raise DatasetCorrupt(f"{path} lacks the arrays {sorted(missing)}; found "
+                                 f"{archive.files}. {advice}")
+        try:
             images = archive[f"{split}_images"]
             labels = archive[f"{split}_labels"]
-    except DatasetCorrupt:
-        raise
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
-        raise DatasetCorrupt(f"{path} is not a readable MedMNIST .npz file ({error}); "
-                             "delete it and fetch it again") from error
-    expected_n = info["n_samples"][split]
-    grey = info["n_channels"] == 1
-    expected_shape = (expected_n, size, size) if grey else (expected_n, size, size, 3)
-    if images.shape != expected_shape or labels.shape[0] != expected_n or labels.ndim != 2:
-        raise DatasetCorrupt(
-            f"{path}: {split} images {images.shape} / labels {labels.shape} do not match the "
-            f"published {split} split {expected_shape} / ({expected_n}, k)"
-        )
+        except Exception as error:  # truncated/garbled member, object arrays, bad header
+            raise DatasetCorrupt(f"{path} is not a readable MedMNIST .npz file "
+                                 f"({type(error).__name__}: {error}). {advice}") from error
+    _check_medmnist_arrays(path, key, split, size, images, labels, advice)
     return images, labels
 
 
@@ -378,13 +624,23 @@ def load_medmnist_splits(
     return splits
 
 
-def _read_lines(path: Path) -> list[str]:
+def _read_lines(path: Path, info: DatasetInfo) -> list[tuple[int, str]]:
+    """Non-blank lines of a UTF-8 text file with their 1-based line numbers.
+
+    A UTF-8 byte-order mark at the very start is dropped (it is not part of the first
+    value); anything that is not UTF-8 text raises :class:`DatasetCorrupt`.
+    """
     try:
-        lines = [line for line in path.read_text().splitlines() if line.strip()]
+        text = path.read_bytes().decode("utf-8-sig")
+    except PermissionError as error:
+        raise _unreadable(info, path, error) from error
     except UnicodeDecodeError as error:
-        raise DatasetCorrupt(f"{path} is not a text file ({error})") from error
+        raise DatasetCorrupt(f"{path} is not a UTF-8 text file ({error}). "
+                             + _keep_and_refetch(info, path)) from error
+    lines = [(number, line) for number, line in enumerate(text.splitlines(), start=1)
+             if line.strip()]
     if not lines:
-        raise DatasetCorrupt(f"{path} is empty")
+        raise DatasetCorrupt(f"{path} is empty. " + _keep_and_refetch(info, path))
     return lines
 
 
@@ -392,68 +648,140 @@ def load_ucr(name: str = "ecg5000", split: str = "train") -> tuple[np.ndarray, n
     """Load a UCR time-series split as ``(series, labels)``.
 
     ``series`` is ``float32`` of shape ``(n, length)`` and ``labels`` the integer classes of
-    the file's first column. Offline, only the ECG5000 training split (500 beats) is
-    usually cached; the test split (4500 beats) needs a download.
+    the file's first column. Every value must be a finite number (no NaN or inf), every
+    row the same length, every label an integer of the dataset's classes, and the shape
+    the registry's (ECG5000: 500 or 4500 beats of 140 samples, classes 1-5); anything else
+    raises :class:`DatasetCorrupt`. Offline, only the ECG5000 training split is usually
+    cached; the test split (4500 beats) needs a download.
     """
     _check_split(split)
     if split == "val":
         raise ValueError("UCR datasets publish only train and test splits; make a validation "
                          "split from train with split_indices()")
+    if not isinstance(name, str):
+        raise UnknownDataset(f"UCR dataset names are strings such as 'ecg5000', not {name!r}")
     key = f"{name.strip().lower()}_{split}"
+    info = dataset_info(key)
     path = fetch(key)
-    rows = []
-    for number, line in enumerate(_read_lines(path), start=1):
+    advice = _keep_and_refetch(info, path)
+    rows, numbers = [], []
+    for number, line in _read_lines(path, info):
         try:
             rows.append([float(value) for value in line.replace(",", " ").split()])
         except ValueError as error:
-            raise DatasetCorrupt(f"{path}, line {number}: not numeric ({error})") from error
-    lengths = {len(row) for row in rows}
-    if len(lengths) != 1:
-        raise DatasetCorrupt(f"{path}: rows have different lengths {sorted(lengths)}")
+            raise DatasetCorrupt(f"{path}, line {number}: not numeric ({error}). {advice}") from error
+        numbers.append(number)
+        if len(rows[-1]) != len(rows[0]):
+            raise DatasetCorrupt(f"{path}: rows have different lengths: line {number} has "
+                                 f"{len(rows[-1])} values, line {numbers[0]} has {len(rows[0])}. "
+                                 f"{advice}")
     table = np.asarray(rows, dtype=np.float64)
+    if table.shape[1] < 2:
+        raise DatasetCorrupt(f"{path}: each row needs a class and at least one value. {advice}")
+    bad_rows = np.flatnonzero(~np.isfinite(table).all(axis=1))
+    if bad_rows.size:
+        first = bad_rows[0]
+        raise DatasetCorrupt(f"{path}, line {numbers[first]}: NaN or infinite value(s) "
+                             f"({bad_rows.size} row(s) in all); {info.name} has no missing "
+                             f"values. {advice}")
+    labels = table[:, 0]
+    fractional = np.flatnonzero(labels != np.round(labels))
+    if fractional.size:
+        first = fractional[0]
+        raise DatasetCorrupt(f"{path}, line {numbers[first]}: class label {labels[first]:g} is "
+                             f"not an integer. {advice}")
+    classes = UCR_CLASSES.get(key)
+    if classes is not None:
+        unknown = np.flatnonzero(~np.isin(labels, classes))
+        if unknown.size:
+            first = unknown[0]
+            raise DatasetCorrupt(f"{path}, line {numbers[first]}: class {labels[first]:g} is "
+                                 f"not one of {info.name}'s classes {list(classes)} "
+                                 f"({unknown.size} row(s) in all). {advice}")
     expected = UCR_SHAPES.get(key)
     if expected and (table.shape[0], table.shape[1] - 1) != expected:
         raise DatasetCorrupt(f"{path}: {table.shape[0]} series of length {table.shape[1] - 1}, "
-                             f"expected {expected[0]} of length {expected[1]}")
-    return table[:, 1:].astype(np.float32), table[:, 0].astype(np.int64)
+                             f"expected {expected[0]} of length {expected[1]}. {advice}")
+    huge = np.flatnonzero((np.abs(table[:, 1:]) > np.finfo(np.float32).max).any(axis=1))
+    if huge.size:
+        raise DatasetCorrupt(f"{path}, line {numbers[huge[0]]}: values too large for float32 "
+                             f"(|x| > 3.4e38). {advice}")
+    return table[:, 1:].astype(np.float32), labels.astype(np.int64)
 
 
 def load_uci_sequences(name: str) -> pd.DataFrame:
     """Load a UCI molecular-biology sequence set (``splice`` or ``promoters``).
 
     Returns a DataFrame with columns ``label``, ``name`` and ``sequence`` (upper case,
-    spaces removed). Every sequence must have the published length; ambiguity codes
-    (e.g. ``N``, ``D``, ``R``, ``S`` in ``splice``) are kept as they are for the encoder to
-    handle explicitly.
+    spaces removed). Every row must be ``class, name, sequence`` with a class of the
+    dataset (splice: EI/IE/N; promoters: +/-, exactly as published), a name, a sequence of
+    the published length made of IUPAC nucleotide codes, and the file must have the
+    published number of rows (3190 / 106); anything else raises :class:`DatasetCorrupt`.
+    Ambiguity codes (e.g. ``N``, ``D``, ``R``, ``S`` in ``splice``) are kept as they are
+    for the encoder to handle explicitly.
     """
-    key = name.strip().lower()
+    key = name.strip().lower() if isinstance(name, str) else name
     if key not in SEQUENCE_LENGTHS:
         dataset_info(key)
         raise UnknownDataset(f"{name!r} is not a UCI sequence set; use one of {sorted(SEQUENCE_LENGTHS)}")
+    info = dataset_info(key)
     path = fetch(key)
+    advice = _keep_and_refetch(info, path)
+    length, classes = SEQUENCE_LENGTHS[key], SEQUENCE_CLASSES.get(key)
     records = []
-    for number, line in enumerate(_read_lines(path), start=1):
+    for number, line in _read_lines(path, info):
+        where = f"{path}, line {number}"
         parts = [part.strip() for part in line.split(",")]
         if len(parts) != 3:
-            raise DatasetCorrupt(f"{path}, line {number}: expected 'class, name, sequence', got {line!r}")
+            raise DatasetCorrupt(f"{where}: expected 'class, name, sequence', got {line!r}. {advice}")
         label, seq_name, sequence = parts
+        if classes is not None and label not in classes:
+            raise DatasetCorrupt(f"{where}: class {label!r} is not one of {key}'s classes "
+                                 f"{', '.join(classes)}. {advice}")
+        if not seq_name:
+            raise DatasetCorrupt(f"{where}: the instance name is empty. {advice}")
         sequence = "".join(sequence.split()).upper()
-        if len(sequence) != SEQUENCE_LENGTHS[key]:
-            raise DatasetCorrupt(f"{path}, line {number}: sequence of length {len(sequence)}, "
-                                 f"expected {SEQUENCE_LENGTHS[key]}")
+        if len(sequence) != length:
+            raise DatasetCorrupt(f"{where}: sequence of length {len(sequence)}, "
+                                 f"expected {length}. {advice}")
+        odd = sorted(set(sequence) - DNA_CODES)
+        if odd:
+            raise DatasetCorrupt(f"{where}: sequence holds {odd}, which are not IUPAC nucleotide "
+                                 f"codes ({''.join(sorted(DNA_CODES))}). {advice}")
         records.append((label, seq_name, sequence))
+    expected_rows = SEQUENCE_ROWS.get(key)
+    if expected_rows is not None and len(records) != expected_rows:
+        raise DatasetCorrupt(f"{path}: {len(records)} rows, but {key} has {expected_rows} "
+                             f"(the file is truncated or not the published one). {advice}")
     return pd.DataFrame(records, columns=["label", "name", "sequence"])
 
 
 # --------------------------------------------------------------------------- DICOM samples
+def _check_bare_name(value: str, argument: str, *, glob: bool) -> str:
+    """Reject anything but a bare file name (or file-name pattern): no folders, no ``..``."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{argument} must be a non-empty file name such as 'CT_small.dcm', "
+                         f"not {value!r}")
+    if "/" in value or "\\" in value or ".." in value or os.path.isabs(value):
+        raise ValueError(f"{argument} {value!r} must be a bare file name"
+                         f"{' pattern' if glob else ''} (no folders, no '..'): the samples "
+                         "are looked up only inside the installed sample folders")
+    if not glob and any(char in value for char in "*?["):
+        raise ValueError(f"{argument} {value!r} is a pattern; give one file name, or list "
+                         "names with helpers.data.list_dicom_samples(pattern)")
+    return value
+
+
 def dicom_sample(name: str) -> Path:
     """Path of a real sample DICOM file shipped with ``pydicom`` or ``pydicom-data``.
 
     Never downloads: a name that is not installed raises :class:`DatasetUnavailable`
-    saying which package provides the samples.
+    saying which package provides the samples. ``name`` must be a bare file name
+    (``ValueError`` otherwise), so no path outside the sample folders is returned.
     """
     from pydicom.data import get_testdata_file
 
+    _check_bare_name(name, "DICOM sample name", glob=False)
     path = get_testdata_file(name, download=False)
     if path is None:
         raise DatasetUnavailable(
@@ -468,13 +796,23 @@ def list_dicom_samples(pattern: str = "*.dcm") -> list[str]:
     """File names of the installed pydicom/pydicom-data samples matching ``pattern``.
 
     Only the installed folders are searched (pydicom's own listing would try to download
-    its online index, which hangs or warns offline).
+    its online index, which hangs or warns offline). ``pattern`` is a file-name pattern
+    (``*``, ``?``, ``[...]``); folders and ``..`` raise ``ValueError``.
     """
     from pydicom.data import data_manager
 
+    _check_bare_name(pattern, "pattern", glob=True)
     roots = [Path(data_manager.DATA_ROOT) / "test_files"]
     roots += [Path(source.data_path) for source in data_manager.external_data_sources().values()]
-    return sorted({path.name for root in roots if root.is_dir() for path in root.rglob(pattern)})
+    names = set()
+    for root in roots:
+        if not root.is_dir():
+            continue
+        inside = root.resolve()
+        for path in root.rglob(pattern):
+            if path.is_file() and path.resolve().is_relative_to(inside):
+                names.add(path.name)
+    return sorted(names)
 
 
 # --------------------------------------------------------------------------- splits
@@ -604,16 +942,34 @@ def as_float_images(images: np.ndarray, channels: int | None = None) -> np.ndarr
     """Scale ``uint8`` images to ``float32`` in [0, 1] and add a channel axis.
 
     Grey-scale ``(n, h, w)`` becomes ``(n, h, w, 1)``; ``channels=3`` repeats a single
-    channel three times (for ImageNet backbones). Inputs that are not 3-D or 4-D raise
-    ``ValueError``.
+    channel three times (for ImageNet backbones). Float images must already lie in [0, 1]
+    and be finite; other types (``uint16``, ``int``, ``bool``) have no known scale and, like
+    inputs that are not 3-D or 4-D, raise ``ValueError``.
     """
     images = np.asarray(images)
     if images.ndim == 3:
         images = images[..., np.newaxis]
     if images.ndim != 4:
         raise ValueError(f"expected images of shape (n, h, w) or (n, h, w, c), got {images.shape}")
-    scale = 255.0 if images.dtype == np.uint8 else 1.0
-    out = images.astype(np.float32) / scale
+    if images.dtype == np.uint8:
+        out = images.astype(np.float32) / 255.0
+    elif images.dtype.kind == "f":
+        if images.size and not (np.isfinite(images).all() and images.min() >= 0.0
+                                and images.max() <= 1.0):
+            finite = images[np.isfinite(images)]
+            seen = f"[{finite.min()}, {finite.max()}]" if finite.size else "none finite"
+            raise ValueError(
+                f"float images must be finite and lie in [0, 1], got values in {seen} "
+                f"(NaN/inf: {images.size - finite.size}); rescale them first (e.g. "
+                "helpers.dicom.window for CT, or divide by the known maximum)"
+            )
+        out = images.astype(np.float32)
+    else:
+        raise ValueError(
+            f"images of type {images.dtype} have no known scale: as_float_images divides "
+            "uint8 by 255 and keeps float images in [0, 1]. Rescale them first (e.g. uint16 "
+            "DICOM pixels with helpers.dicom.window, or divide by the known maximum)"
+        )
     if channels is not None and channels != out.shape[-1]:
         if out.shape[-1] != 1:
             raise ValueError(f"cannot turn {out.shape[-1]} channels into {channels}")
@@ -623,9 +979,11 @@ def as_float_images(images: np.ndarray, channels: int | None = None) -> np.ndarr
 
 __all__: Sequence[str] = [
     "DATA_ENV", "OFFLINE_ENV", "SPLITS", "MEDMNIST_SIZES", "REGISTRY", "MEDMNIST_INFO",
-    "DatasetError", "DatasetUnavailable", "DatasetCorrupt", "UnknownDataset", "GroupLeakage",
-    "DatasetInfo", "data_root", "medmnist_name", "dataset_info", "local_path", "cached_datasets",
-    "fetch", "medmnist_info", "load_medmnist", "load_medmnist_splits", "load_ucr", "load_uci_sequences", "dicom_sample",
+    "VERIFY_MAX_BYTES", "DatasetError", "DatasetUnavailable", "DatasetCorrupt",
+    "DatasetUnreadable", "UnknownDataset", "GroupLeakage", "AlternativeHash", "DatasetInfo",
+    "ChecksumCheck", "data_root", "medmnist_name", "dataset_info", "local_path",
+    "cached_datasets", "fetch", "checksum_status", "medmnist_info", "load_medmnist",
+    "load_medmnist_splits", "load_ucr", "load_uci_sequences", "dicom_sample",
     "list_dicom_samples", "stratified_subset", "split_indices", "check_no_group_leakage",
     "make_dataset", "as_float_images",
 ]

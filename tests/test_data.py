@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import http.server
+import logging
+import os
 import re
+import shutil
 import threading
 from pathlib import Path
 
@@ -15,12 +19,35 @@ import pytest
 import requests
 
 from helpers import data
-from tests.conftest import require
+from tests.conftest import REAL_ROOT, require
 
 MEDMNIST_2D = {
     "pathmnist", "chestmnist", "dermamnist", "octmnist", "pneumoniamnist", "retinamnist",
     "breastmnist", "bloodmnist", "tissuemnist", "organamnist", "organcmnist", "organsmnist",
 }
+OFFICIAL_PNEUMONIA_MD5 = "md5:28209eda62fecd6e6a2d98b1501bb15f"  # medmnist's INFO table
+OFFLINE_PNEUMONIA_MD5 = "md5:88f817cb74189d81f6df1930098ff783"  # the course's offline copy
+
+
+def without_checksum(monkeypatch, *names: str) -> None:
+    """Drop the registry checksums of ``names`` so a test reaches the loader's own checks.
+
+    By default a cached file's checksum is checked first, so a hand-written bad file would
+    stop there; these tests are about what the loaders find inside the file.
+    """
+    for name in names:
+        info = data.REGISTRY[name]
+        monkeypatch.setitem(data.REGISTRY, name,
+                            dataclasses.replace(info, known_hash=None, also_accepted=()))
+
+
+def copy_real(name: str, root: Path) -> Path:
+    """Copy a real dataset file into the data root ``root`` (for tampering with the copy)."""
+    source = require(name)
+    target = root / data.dataset_info(name).path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    return target
 
 
 # --------------------------------------------------------------------------- registry
@@ -178,13 +205,15 @@ def test_download_extracts_member_of_zip_and_checks_it(http_dir, tmp_path, monke
     assert not (tmp_path / "root" / "toy" / "toy.txt").exists()
 
 
-def test_verify_detects_a_cached_file_with_the_wrong_checksum(empty_root):
+def test_a_cached_file_with_the_wrong_checksum_is_caught_by_default(empty_root):
     target = empty_root / "uci" / "splice.data"
     target.parent.mkdir()
     target.write_text("EI, X, " + "A" * 60 + "\n")
-    assert data.fetch("splice") == target  # cached files are used as they are...
     with pytest.raises(data.DatasetCorrupt, match="checksum mismatch.*expected sha256:ebbae10c"):
-        data.fetch("splice", verify=True)  # ...unless verification is asked for
+        data.fetch("splice")  # small files are checked by default...
+    with pytest.raises(data.DatasetCorrupt, match="checksum mismatch"):
+        data.fetch("splice", verify=True)
+    assert data.fetch("splice", verify=False) == target  # ...unless switched off
 
 
 # --------------------------------------------------------------------------- MedMNIST
@@ -195,7 +224,8 @@ def _write_npz(root: Path, flag: str = "pneumoniamnist", **arrays) -> Path:
     return path
 
 
-def test_corrupt_npz_raises_dataset_corrupt(empty_root):
+def test_corrupt_npz_raises_dataset_corrupt(empty_root, monkeypatch):
+    without_checksum(monkeypatch, "pneumoniamnist")
     path = empty_root / "medmnist" / "pneumoniamnist.npz"
     path.parent.mkdir()
     path.write_bytes(b"this is not a zip archive")
@@ -203,17 +233,21 @@ def test_corrupt_npz_raises_dataset_corrupt(empty_root):
         data.load_medmnist("pneumoniamnist", "train")
 
 
-def test_truncated_real_npz_raises_dataset_corrupt(empty_root):
+def test_truncated_real_npz_raises_dataset_corrupt(empty_root, monkeypatch):
     real = require("pneumoniamnist")
     blob = real.read_bytes()
     target = empty_root / "medmnist" / "pneumoniamnist.npz"
     target.parent.mkdir()
     target.write_bytes(blob[: len(blob) // 2])
-    with pytest.raises(data.DatasetCorrupt):
+    with pytest.raises(data.DatasetCorrupt, match="checksum mismatch"):
+        data.load_medmnist("pneumoniamnist", "test")
+    without_checksum(monkeypatch, "pneumoniamnist")  # the parser catches it too
+    with pytest.raises(data.DatasetCorrupt, match="not a readable MedMNIST .npz"):
         data.load_medmnist("pneumoniamnist", "test")
 
 
-def test_npz_with_missing_arrays_or_wrong_shapes_is_rejected(empty_root):
+def test_npz_with_missing_arrays_or_wrong_shapes_is_rejected(empty_root, monkeypatch):
+    without_checksum(monkeypatch, "pneumoniamnist")
     _write_npz(empty_root, train_images=np.zeros((3, 28, 28), np.uint8))
     with pytest.raises(data.DatasetCorrupt, match="lacks the arrays"):
         data.load_medmnist("pneumoniamnist", "train")
@@ -272,7 +306,8 @@ def test_ucr_has_no_validation_split():
         ("1 0.5 0.25\n2 0.1 0.2\n", "2 series of length 2, expected 500 of length 140"),
     ],
 )
-def test_bad_ucr_files_are_rejected(empty_root, content, message):
+def test_bad_ucr_files_are_rejected(empty_root, monkeypatch, content, message):
+    without_checksum(monkeypatch, "ecg5000_train")
     target = empty_root / "ucr" / "ECG5000_TRAIN.txt"
     target.parent.mkdir()
     target.write_text(content)
@@ -300,7 +335,8 @@ def test_real_uci_sequences_keep_ambiguity_codes():
         ("EI, NAME, ACGT\n", "sequence of length 4, expected 60"),
     ],
 )
-def test_bad_uci_files_are_rejected(empty_root, content, message):
+def test_bad_uci_files_are_rejected(empty_root, monkeypatch, content, message):
+    without_checksum(monkeypatch, "splice")
     target = empty_root / "uci" / "splice.data"
     target.parent.mkdir()
     target.write_text(content)
@@ -411,3 +447,367 @@ def test_as_float_images_scales_and_adds_channels():
         data.as_float_images(np.zeros((4, 4)))
     with pytest.raises(ValueError, match="cannot turn 3 channels into 1"):
         data.as_float_images(np.zeros((1, 4, 4, 3), np.uint8), channels=1)
+
+
+# --------------------------------------------------------------------------- checksums by default
+def test_the_offline_pneumoniamnist_copy_is_a_documented_variant_not_corrupt(caplog):
+    require("pneumoniamnist")
+    info = data.dataset_info("pneumoniamnist")
+    assert info.known_hash == OFFICIAL_PNEUMONIA_MD5
+    assert [alt.known_hash for alt in info.also_accepted] == [OFFLINE_PNEUMONIA_MD5]
+    assert "different order" in info.also_accepted[0].reason
+    with caplog.at_level(logging.INFO, logger="helpers.data"):
+        path = data.fetch("pneumoniamnist", verify=True)  # the red team's case: must not raise
+    check = data.checksum_status("pneumoniamnist")
+    assert check.path == path and check.status == "alternative"
+    assert check.actual == OFFLINE_PNEUMONIA_MD5 and "different order" in check.note
+    assert "accepted because" in caplog.text and "different order" in caplog.text
+    # No other entry accepts that checksum: the variant is tied to this one file.
+    others = [alt.known_hash for name, entry in data.REGISTRY.items() if name != "pneumoniamnist"
+              for alt in entry.also_accepted]
+    assert OFFLINE_PNEUMONIA_MD5 not in others and info.known_hash not in others
+
+
+def test_genuine_offline_files_pass_the_default_checks():
+    for name in ["pneumoniamnist", "retinamnist", "ecg5000_train", "splice", "promoters"]:
+        require(name)
+        data.fetch(name)
+        assert data.checksum_status(name).status in {"official", "alternative"}, name
+    assert data.checksum_status("retinamnist").status == "official"
+
+
+def test_a_checksum_mismatch_names_both_hashes_and_never_advises_deleting(empty_root):
+    target = copy_real("pneumoniamnist", empty_root)
+    blob = bytearray(target.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF  # one flipped byte: same size, still a zip
+    target.write_bytes(bytes(blob))
+    actual = "md5:" + hashlib.md5(bytes(blob)).hexdigest()
+    with pytest.raises(data.DatasetCorrupt) as caught:
+        data.fetch("pneumoniamnist", verify=True)
+    message = str(caught.value)
+    assert str(target) in message
+    assert OFFICIAL_PNEUMONIA_MD5 in message and OFFLINE_PNEUMONIA_MD5 in message
+    assert actual in message
+    assert "Keep the file" in message and "move it aside" in message.lower()
+    assert "only if you are online" in message
+    assert "https://zenodo.org/records/10519652/files/pneumoniamnist.npz" in message
+    assert "delete" not in message.lower() and "remove" not in message.lower()
+    assert target.read_bytes() == bytes(blob)  # the file is left where it was
+
+
+def test_no_error_message_advises_deleting_data(empty_root, monkeypatch):
+    cases = {
+        "uci/splice.data": ("EI, X, " + "A" * 60 + "\n").encode(),  # wrong checksum
+        "medmnist/retinamnist.npz": b"not a zip",
+        "ucr/ECG5000_TRAIN.txt": b"1 nan 2\n",
+    }
+    for relative, content in cases.items():
+        (empty_root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (empty_root / relative).write_bytes(content)
+    loads = [lambda: data.load_uci_sequences("splice"),
+             lambda: data.load_medmnist("retinamnist", "test"),
+             lambda: data.load_ucr("ecg5000", "train")]
+    messages = []
+    for checked in (True, False):  # the checksum's message, then the parsers' messages
+        if not checked:
+            without_checksum(monkeypatch, "splice", "retinamnist", "ecg5000_train")
+        for load in loads:
+            with pytest.raises(data.DatasetCorrupt) as caught:
+                load()
+            messages.append(str(caught.value))
+    assert all("Keep the file" in m and "delete" not in m.lower() for m in messages), messages
+
+
+def test_a_tampered_cached_file_with_valid_content_is_caught_by_default(empty_root):
+    target = copy_real("splice", empty_root)
+    before = data.load_uci_sequences("splice")
+    blob = target.read_bytes()
+    index = blob.index(b"CCAGCTGCATCACAGGAGGCCAGCG")
+    target.write_bytes(blob[:index] + b"G" + blob[index + 1:])  # same size, still valid DNA
+    os.utime(target, ns=(target.stat().st_atime_ns, target.stat().st_mtime_ns + 10**9))
+    with pytest.raises(data.DatasetCorrupt, match="checksum mismatch"):
+        data.load_uci_sequences("splice")
+    assert len(before) == 3190
+
+
+def test_checksums_are_memoised_per_file_version(empty_root, monkeypatch):
+    target = copy_real("promoters", empty_root)
+    calls = []
+    real_digests = data._digests
+    monkeypatch.setattr(data, "_digests", lambda *a: calls.append(a[0]) or real_digests(*a))
+    data.fetch("promoters")
+    data.load_uci_sequences("promoters")
+    assert len(calls) == 1  # paid once per process
+    stamp = target.stat()
+    os.utime(target, ns=(stamp.st_atime_ns, stamp.st_mtime_ns + 10**9))  # a new version
+    data.fetch("promoters")
+    assert len(calls) == 2
+    data.fetch("promoters", verify=True)  # explicit: always hashed
+    data.fetch("promoters", verify=False)  # never hashed
+    assert len(calls) == 3
+    assert not [p for p in target.parent.iterdir() if p != target]  # no marker files
+
+
+def test_large_files_are_hashed_only_on_request(empty_root, monkeypatch):
+    target = empty_root / "uci" / "splice.data"
+    target.parent.mkdir()
+    target.write_text("EI, X, " + "A" * 60 + "\n")
+    monkeypatch.setattr(data, "VERIFY_MAX_BYTES", 10)
+    assert data.fetch("splice") == target
+    check = data.checksum_status("splice")
+    assert check.status == "unchecked" and "verify=True" in check.note
+    with pytest.raises(data.DatasetCorrupt, match="checksum mismatch"):
+        data.fetch("splice", verify=True)
+
+
+def test_a_read_only_data_root_is_used_without_writing(tmp_path, monkeypatch):
+    for name in ["promoters", "ecg5000_train"]:
+        copy_real(name, tmp_path)
+    for path in [tmp_path, *tmp_path.rglob("*")]:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    monkeypatch.setenv(data.DATA_ENV, str(tmp_path))
+    monkeypatch.setenv(data.OFFLINE_ENV, "1")
+    before = sorted(tmp_path.rglob("*"))
+    try:
+        assert len(data.load_uci_sequences("promoters")) == 106
+        assert data.load_ucr("ecg5000", "train")[0].shape == (500, 140)
+        assert sorted(tmp_path.rglob("*")) == before
+    finally:
+        for path in [tmp_path, *tmp_path.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+# --------------------------------------------------------------------------- wrong paths, permissions
+def test_a_data_root_that_is_a_file_is_a_named_error(tmp_path, monkeypatch):
+    root = tmp_path / "data.txt"
+    root.write_text("not a folder")
+    monkeypatch.setenv(data.DATA_ENV, str(root))
+    monkeypatch.setenv(data.OFFLINE_ENV, "1")
+    with pytest.raises(data.DatasetUnreadable, match=r"data root .*data.txt is a file, not a folder"):
+        data.load_ucr("ecg5000", "train")
+
+
+def test_a_folder_where_the_file_should_be_is_a_named_error(empty_root):
+    (empty_root / "medmnist" / "pneumoniamnist.npz").mkdir(parents=True)
+    with pytest.raises(data.DatasetUnreadable, match=r"pneumoniamnist.npz is a folder"):
+        data.load_medmnist("pneumoniamnist", "val")
+    (empty_root / "uci").write_text("a file where the uci/ folder belongs")
+    with pytest.raises(data.DatasetUnreadable, match=r"uci is a file where a folder is expected"):
+        data.load_uci_sequences("promoters")
+
+
+def test_an_unreadable_file_is_a_named_error(empty_root, monkeypatch):
+    target = copy_real("promoters", empty_root)
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: Path(p) != target
+                        and real_access(p, mode, **kw))
+    with pytest.raises(data.DatasetUnreadable, match=r"cannot read .*promoters.data.*chmod"):
+        data.load_uci_sequences("promoters")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")
+def test_an_unreadable_file_is_a_named_error_for_real(empty_root):
+    target = copy_real("promoters", empty_root)
+    target.chmod(0)
+    try:
+        with pytest.raises(data.DatasetUnreadable, match="cannot read"):
+            data.load_uci_sequences("promoters")
+    finally:
+        target.chmod(0o644)
+
+
+# --------------------------------------------------------------------------- MedMNIST content
+def _fake_split(n=524, k=1, image_dtype=np.uint8, label_dtype=np.uint8, labels=None, shape=None):
+    images = np.zeros(shape or (n, 28, 28), image_dtype)
+    if labels is None:
+        labels = np.zeros((n, k), label_dtype)
+    return {"val_images": images, "val_labels": np.asarray(labels, dtype=label_dtype)}
+
+
+@pytest.mark.parametrize(
+    ("arrays", "message"),
+    [
+        (_fake_split(labels=np.r_[[-1], [7], np.zeros(522)].reshape(-1, 1), label_dtype=np.int64),
+         r"2 value\(s\) outside class indices 0..1, e.g. \[-1, 7\]"),
+        (_fake_split(labels=np.r_[[np.nan], np.zeros(523)].reshape(-1, 1), label_dtype=np.float64),
+         "val_labels are float64, but MedMNIST labels are integers"),
+        (_fake_split(image_dtype=np.float64), "val_images are float64, but MedMNIST stores pixels as uint8"),
+        (_fake_split(image_dtype=np.uint16), "val_images are uint16"),
+        (_fake_split(shape=(524, 28, 28, 3)), r"do not match the published val split \(524, 28, 28\)"),
+        (_fake_split(k=2), r"labels \(524, 2\) do not match"),
+        (_fake_split(n=100), r"val images \(100, 28, 28\)"),
+        ({"val_images": np.zeros((524, 28, 28), np.uint8)}, r"lacks the arrays \['val_labels'\]"),
+    ],
+)
+def test_medmnist_content_is_checked(empty_root, monkeypatch, arrays, message):
+    without_checksum(monkeypatch, "pneumoniamnist")
+    _write_npz(empty_root, **arrays)
+    with pytest.raises(data.DatasetCorrupt, match=message) as caught:
+        data.load_medmnist("pneumoniamnist", "val")
+    assert "pneumoniamnist.npz" in str(caught.value) and "Keep the file" in str(caught.value)
+
+
+def test_medmnist_labels_follow_the_task(empty_root, monkeypatch):
+    without_checksum(monkeypatch, "chestmnist", "retinamnist")
+    monkeypatch.setitem(data.MEDMNIST_INFO["chestmnist"]["n_samples"], "test", 3)
+    monkeypatch.setitem(data.MEDMNIST_INFO["retinamnist"]["n_samples"], "test", 3)
+    labels = np.array([[0] * 14, [1] * 14, [0, 1] * 7], np.uint8)  # 14 labels, each 0/1
+    _write_npz(empty_root, "chestmnist", test_images=np.zeros((3, 28, 28), np.uint8),
+               test_labels=labels)
+    assert np.array_equal(data.load_medmnist("chestmnist", "test")[1], labels)
+    labels[0, 3] = 2
+    _write_npz(empty_root, "chestmnist", test_images=np.zeros((3, 28, 28), np.uint8),
+               test_labels=labels)
+    with pytest.raises(data.DatasetCorrupt, match="outside 0/1 per label"):
+        data.load_medmnist("chestmnist", "test")
+    colour = np.zeros((3, 28, 28, 3), np.uint8)
+    _write_npz(empty_root, "retinamnist", test_images=colour, test_labels=np.array([[0], [4], [2]]))
+    assert data.load_medmnist("retinamnist", "test")[1].ravel().tolist() == [0, 4, 2]
+    _write_npz(empty_root, "retinamnist", test_images=colour, test_labels=np.array([[0], [5], [2]]))
+    with pytest.raises(data.DatasetCorrupt, match=r"outside class indices 0..4, e.g. \[5\]"):
+        data.load_medmnist("retinamnist", "test")
+
+
+def test_a_single_npy_array_is_not_a_medmnist_archive(empty_root, monkeypatch):
+    without_checksum(monkeypatch, "pneumoniamnist")
+    path = empty_root / "medmnist" / "pneumoniamnist.npz"
+    path.parent.mkdir()
+    with open(path, "wb") as handle:
+        np.save(handle, np.zeros(3))
+    with pytest.raises(data.DatasetCorrupt, match="holds a single array"):
+        data.load_medmnist("pneumoniamnist", "val")
+
+
+# --------------------------------------------------------------------------- UCR content
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ("1 0.5 nan", r"line 2: NaN or infinite"),
+        ("1 inf 0.5", r"line 2: NaN or infinite"),
+        ("2.5 0.5 0.5", r"line 2: class label 2.5 is not an integer"),
+        ("7 0.5 0.5", r"line 2: class 7 is not one of ecg5000_train's classes \[1, 2, 3, 4, 5\]"),
+        ("0 0.5 0.5", r"line 2: class 0 is not one of"),
+        ("1 0.5 1e39", "too large for float32"),
+    ],
+)
+def test_ucr_values_and_labels_are_checked(empty_root, monkeypatch, row, message):
+    without_checksum(monkeypatch, "ecg5000_train")
+    monkeypatch.setitem(data.UCR_SHAPES, "ecg5000_train", (2, 2))
+    target = empty_root / "ucr" / "ECG5000_TRAIN.txt"
+    target.parent.mkdir()
+    target.write_text(f"1 0.25 0.5\n{row}\n")
+    with pytest.raises(data.DatasetCorrupt, match=message):
+        data.load_ucr("ecg5000", "train")
+    target.write_text("1 0.25 0.5\n5 -1 2\n")  # the same layout, valid: a correct result
+    series, labels = data.load_ucr("ecg5000", "train")
+    assert series.tolist() == [[0.25, 0.5], [-1, 2]] and labels.tolist() == [1, 5]
+
+
+def test_ucr_with_a_byte_order_mark_reads_the_genuine_values(empty_root, monkeypatch):
+    target = copy_real("ecg5000_train", empty_root)
+    target.write_bytes(b"\xef\xbb\xbf" + target.read_bytes())
+    with pytest.raises(data.DatasetCorrupt, match="checksum mismatch"):
+        data.load_ucr("ecg5000", "train")  # not the registered file...
+    without_checksum(monkeypatch, "ecg5000_train")
+    series, labels = data.load_ucr("ecg5000", "train")  # ...but no value is misread
+    monkeypatch.setenv(data.DATA_ENV, str(REAL_ROOT))
+    genuine = data.load_ucr("ecg5000", "train")
+    assert np.array_equal(series, genuine[0]) and np.array_equal(labels, genuine[1])
+
+
+# --------------------------------------------------------------------------- UCI content
+def _splice_with(empty_root, monkeypatch, lines):
+    without_checksum(monkeypatch, "splice")
+    monkeypatch.setitem(data.SEQUENCE_ROWS, "splice", len(lines))
+    target = empty_root / "uci" / "splice.data"
+    target.parent.mkdir(exist_ok=True)
+    target.write_text("".join(line + "\n" for line in lines))
+    return target
+
+
+@pytest.mark.parametrize("label", ["XX", "ei", "pos", "", "\ufeffEI"])
+def test_uci_classes_are_checked(empty_root, monkeypatch, label):
+    _splice_with(empty_root, monkeypatch, ["EI, A, " + "ACGT" * 15, f"{label}, B, " + "ACGT" * 15])
+    with pytest.raises(data.DatasetCorrupt, match=r"line 2: class .* is not one of splice's classes EI, IE, N"):
+        data.load_uci_sequences("splice")
+
+
+def test_promoters_classes_are_checked(empty_root, monkeypatch):
+    without_checksum(monkeypatch, "promoters")
+    target = empty_root / "uci" / "promoters.data"
+    target.parent.mkdir()
+    target.write_text("pos,S10,\t" + "acgt" * 14 + "a\n")
+    with pytest.raises(data.DatasetCorrupt, match=r"class 'pos' is not one of promoters's classes \+, -"):
+        data.load_uci_sequences("promoters")
+
+
+def test_uci_sequences_need_dna_codes_and_a_name(empty_root, monkeypatch):
+    _splice_with(empty_root, monkeypatch, ["EI, A, " + "ACGT" * 14 + "ACG1"])
+    with pytest.raises(data.DatasetCorrupt, match=r"sequence holds \['1'\]"):
+        data.load_uci_sequences("splice")
+    _splice_with(empty_root, monkeypatch, ["EI, , " + "ACGT" * 15])
+    with pytest.raises(data.DatasetCorrupt, match="instance name is empty"):
+        data.load_uci_sequences("splice")
+
+
+def test_a_byte_order_mark_does_not_create_a_class(empty_root, monkeypatch):
+    target = copy_real("splice", empty_root)
+    target.write_bytes(b"\xef\xbb\xbf" + target.read_bytes())
+    with pytest.raises(data.DatasetCorrupt, match="checksum mismatch"):
+        data.load_uci_sequences("splice")
+    without_checksum(monkeypatch, "splice")
+    frame = data.load_uci_sequences("splice")
+    assert frame["label"].value_counts().to_dict() == {"N": 1655, "IE": 768, "EI": 767}
+
+
+def test_a_truncated_uci_file_is_rejected(empty_root, monkeypatch):
+    target = copy_real("splice", empty_root)
+    target.write_text("".join(target.read_text().splitlines(keepends=True)[:100]))
+    with pytest.raises(data.DatasetCorrupt, match="checksum mismatch"):
+        data.load_uci_sequences("splice")
+    without_checksum(monkeypatch, "splice")
+    with pytest.raises(data.DatasetCorrupt, match="100 rows, but splice has 3190"):
+        data.load_uci_sequences("splice")
+
+
+def test_a_non_utf8_text_file_is_rejected(empty_root, monkeypatch):
+    without_checksum(monkeypatch, "splice")
+    target = empty_root / "uci" / "splice.data"
+    target.parent.mkdir()
+    target.write_bytes(b"EI, A, \xff\xfe" + b"A" * 58 + b"\n")
+    with pytest.raises(data.DatasetCorrupt, match="not a UTF-8 text file"):
+        data.load_uci_sequences("splice")
+
+
+# --------------------------------------------------------------------------- arguments
+@pytest.mark.parametrize("pattern", ["../*.py", "../../**/*.py", "sub/*.dcm", "..", "/etc/*", "", "..\\*"])
+def test_dicom_listing_stays_in_the_sample_folders(pattern):
+    with pytest.raises(ValueError, match="pattern"):
+        data.list_dicom_samples(pattern)
+
+
+@pytest.mark.parametrize("name", ["../__init__.py", "*.dcm", "/etc/passwd", "test_files/CT_small.dcm", ""])
+def test_dicom_sample_takes_a_bare_file_name(name):
+    with pytest.raises(ValueError, match="DICOM sample name"):
+        data.dicom_sample(name)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [lambda: data.load_medmnist(3), lambda: data.load_medmnist("pneumoniamnist", ["train"]),
+     lambda: data.load_ucr(None), lambda: data.load_uci_sequences(5), lambda: data.fetch(1.5),
+     lambda: data.load_medmnist("pneumoniamnist", "train", size=32)],
+)
+def test_bad_arguments_are_named_errors(empty_root, call):
+    with pytest.raises((data.DatasetError, ValueError)):
+        call()
+
+
+def test_as_float_images_refuses_images_it_cannot_scale():
+    assert data.as_float_images(np.full((1, 2, 2), 0.5)).max() == 0.5  # floats in [0, 1] kept
+    with pytest.raises(ValueError, match="uint16 have no known scale"):
+        data.as_float_images(np.full((1, 2, 2), 4095, np.uint16))
+    with pytest.raises(ValueError, match=r"lie in \[0, 1\]"):
+        data.as_float_images(np.full((1, 2, 2), 255.0))  # float64 0-255, never rescaled
+    with pytest.raises(ValueError, match="NaN/inf: 1"):
+        data.as_float_images(np.array([[[0.5, np.nan]]]))
