@@ -102,6 +102,12 @@ class DatasetInfo:
     description: str
     member: str | None = None
     also_accepted: tuple[AlternativeHash, ...] = ()
+    #: why ``known_hash`` is ``None`` (every entry has a checksum or a stated reason)
+    unverified_reason: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.known_hash and not self.unverified_reason:
+            raise ValueError(f"registry entry {self.name!r} needs a checksum or the reason it has none")
 
 
 @dataclass(frozen=True)
@@ -192,7 +198,10 @@ REGISTRY: dict[str, DatasetInfo] = {
         name="ecg5000_test",
         path="ucr/ECG5000_TEST.txt",
         url="https://www.timeseriesclassification.com/Downloads/ECG5000.zip",
-        known_hash=None,  # not checked for this course: the loader validates its shape
+        known_hash=None,
+        unverified_reason="No checksum is published for the UCR archive's files and the test "
+        "split is not in the course's offline data, so none could be verified; the loader "
+        "checks its shape (4500 x 140), finiteness and classes instead.",
         licence="UCR time-series archive terms (free for research and teaching; cite)",
         citation=_UCR_CITATION,
         description="ECG5000 test split: 4500 heartbeats x 140 samples, classes 1-5.",
@@ -232,18 +241,33 @@ DNA_CODES = frozenset("ACGTRYSWKMBDHVN")
 
 
 # --------------------------------------------------------------------------- data root
-def data_root() -> Path:
-    """Return the data root: ``$DL4H_DATA`` if set, else ``<repo>/data``.
+def data_root(data_home: str | os.PathLike[str] | None = None) -> Path:
+    """Return the data root: ``data_home`` if given, else ``$DL4H_DATA``, else ``<repo>/data``.
 
-    A relative ``DL4H_DATA`` is taken from the repository root (not from the current
-    directory, which differs between notebooks, scripts and tests). The folder need not
-    exist yet; fetching creates the sub-folders it needs.
+    The same order as scikit-learn's ``data_home``: the argument, then the environment
+    variable, then the default. A relative path is taken from the repository root (not
+    from the current directory, which differs between notebooks, scripts and tests). The
+    folder need not exist yet; fetching creates the sub-folders it needs.
     """
-    value = os.environ.get(DATA_ENV)
+    value = data_home if data_home is not None else os.environ.get(DATA_ENV)
     root = Path(value).expanduser() if value else Path("data")
     if not root.is_absolute():
         root = REPO_ROOT / root
     return root.resolve()
+
+
+def offline() -> bool:
+    """True when ``DL4H_OFFLINE`` forbids downloads (datasets and model weights alike)."""
+    return os.environ.get(OFFLINE_ENV, "").strip().lower() in {"1", "true", "yes"}
+
+
+_offline_from_env = offline  # fetch() has an argument of the same name
+
+
+def unverified_entries() -> dict[str, str]:
+    """Registry entries without a checksum, with the reason each has none."""
+    return {name: info.unverified_reason or "" for name, info in REGISTRY.items()
+            if not info.known_hash}
 
 
 def dataset_info(name: str) -> DatasetInfo:
@@ -265,14 +289,14 @@ def dataset_info(name: str) -> DatasetInfo:
     )
 
 
-def local_path(name: str) -> Path:
+def local_path(name: str, data_home: str | os.PathLike[str] | None = None) -> Path:
     """Where ``name`` lives (or would live) under the data root."""
-    return data_root() / dataset_info(name).path
+    return data_root(data_home) / dataset_info(name).path
 
 
-def cached_datasets() -> list[str]:
+def cached_datasets(data_home: str | os.PathLike[str] | None = None) -> list[str]:
     """Registry names whose files are present under the data root."""
-    root = data_root()
+    root = data_root(data_home)
     return [name for name, info in REGISTRY.items() if (root / info.path).is_file()]
 
 
@@ -428,18 +452,19 @@ def checksum_status(name: str) -> ChecksumCheck | None:
     return _LAST_CHECK.get(str(local_path(name)))
 
 
-def _unavailable(info: DatasetInfo, target: Path, cause: str) -> DatasetUnavailable:
+def _unavailable(info: DatasetInfo, target: Path, cause: str, root: Path) -> DatasetUnavailable:
     how = (f"download {info.url}, extract {info.member} from it" if info.member
            else f"download {info.url}")
     return DatasetUnavailable(
         f"{info.name}: {target} is not cached and could not be downloaded ({cause}). "
-        f"Data root: {data_root()} (set {DATA_ENV} to use another folder). "
+        f"Data root: {root} (set {DATA_ENV} or pass data_home= to use another folder). "
         f"To fix it, go online and call helpers.data.fetch({info.name!r}), or {how} by hand "
         f"and save it as {target}."
     )
 
 
-def fetch(name: str, *, verify: bool | None = None, offline: bool | None = None) -> Path:
+def fetch(name: str, *, verify: bool | None = None, offline: bool | None = None,
+          data_home: str | os.PathLike[str] | None = None) -> Path:
     """Return the local path of dataset file ``name``, downloading it if needed.
 
     A file already under the data root has its checksum checked against the registry:
@@ -452,10 +477,10 @@ def fetch(name: str, *, verify: bool | None = None, offline: bool | None = None)
     ``offline`` is true (default: the ``DL4H_OFFLINE`` environment variable) or the
     network fails, a missing file raises :class:`DatasetUnavailable` naming the file, the
     data root and the URL. A data root or file that cannot be read raises
-    :class:`DatasetUnreadable`.
+    :class:`DatasetUnreadable`. ``data_home`` overrides the data root (:func:`data_root`).
     """
     info = dataset_info(name)
-    root = data_root()
+    root = data_root(data_home)
     _check_root(root)
     target = root / info.path
     found = _stat_target(info, target)
@@ -464,9 +489,9 @@ def fetch(name: str, *, verify: bool | None = None, offline: bool | None = None)
             _verify(info, target, found, force=bool(verify))
         return target
     if offline is None:
-        offline = os.environ.get(OFFLINE_ENV, "").lower() in {"1", "true", "yes"}
+        offline = _offline_from_env()
     if offline:
-        raise _unavailable(info, target, f"offline mode: {OFFLINE_ENV} is set")
+        raise _unavailable(info, target, f"offline mode: {OFFLINE_ENV} is set", root)
     path = _download(info, target)
     if info.known_hash:
         hashes = (info.known_hash, *(alt.known_hash for alt in info.also_accepted))
@@ -493,7 +518,8 @@ def _download(info: DatasetInfo, target: Path) -> Path:
     except ValueError as error:  # pooch: hash of the downloaded file does not match
         raise DatasetCorrupt(f"{info.name}: downloaded file failed its checksum: {error}") from error
     except (requests.exceptions.RequestException, OSError) as error:
-        raise _unavailable(info, target, f"{type(error).__name__}: {error}") from error
+        raise _unavailable(info, target, f"{type(error).__name__}: {error}",
+                           target.parents[len(Path(info.path).parts) - 1]) from error
     if info.member:
         try:
             with zipfile.ZipFile(fetched) as archive:
@@ -565,7 +591,8 @@ def _check_medmnist_arrays(path: Path, flag: str, split: str, size: int,
                       f"{_sample(bad)} ({flag} classes: {info['label']})")
 
 
-def load_medmnist(flag: str, split: str = "train", size: int = 28) -> tuple[np.ndarray, np.ndarray]:
+def load_medmnist(flag: str, split: str = "train", size: int = 28, *,
+                  data_home: str | os.PathLike[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Load one official split of a MedMNIST 2D dataset as ``(images, labels)``.
 
     Images are ``uint8`` of shape ``(n, size, size)`` for grey-scale sets and
@@ -578,7 +605,7 @@ def load_medmnist(flag: str, split: str = "train", size: int = 28) -> tuple[np.n
     key = flag.strip().lower()
     _check_split(split)
     entry = dataset_info(medmnist_name(key, size))
-    path = fetch(entry.name)
+    path = fetch(entry.name, data_home=data_home)
     advice = _keep_and_refetch(entry, path)
     try:
         archive = np.load(path, allow_pickle=False)
@@ -606,7 +633,8 @@ def load_medmnist(flag: str, split: str = "train", size: int = 28) -> tuple[np.n
 
 
 def load_medmnist_splits(
-    flag: str, size: int = 28, n_train: int | None = None, seed: int = 42
+    flag: str, size: int = 28, n_train: int | None = None, seed: int = 42, *,
+    data_home: str | os.PathLike[str] | None = None,
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """All three official splits of a MedMNIST flag as ``float32`` images in [0, 1].
 
@@ -616,7 +644,7 @@ def load_medmnist_splits(
     """
     splits = {}
     for split in SPLITS:
-        images, labels = load_medmnist(flag, split, size)
+        images, labels = load_medmnist(flag, split, size, data_home=data_home)
         if split == "train" and n_train is not None:
             keep = stratified_subset(labels, n_train, seed=seed)
             images, labels = images[keep], labels[keep]
@@ -644,7 +672,8 @@ def _read_lines(path: Path, info: DatasetInfo) -> list[tuple[int, str]]:
     return lines
 
 
-def load_ucr(name: str = "ecg5000", split: str = "train") -> tuple[np.ndarray, np.ndarray]:
+def load_ucr(name: str = "ecg5000", split: str = "train", *,
+             data_home: str | os.PathLike[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Load a UCR time-series split as ``(series, labels)``.
 
     ``series`` is ``float32`` of shape ``(n, length)`` and ``labels`` the integer classes of
@@ -662,7 +691,7 @@ def load_ucr(name: str = "ecg5000", split: str = "train") -> tuple[np.ndarray, n
         raise UnknownDataset(f"UCR dataset names are strings such as 'ecg5000', not {name!r}")
     key = f"{name.strip().lower()}_{split}"
     info = dataset_info(key)
-    path = fetch(key)
+    path = fetch(key, data_home=data_home)
     advice = _keep_and_refetch(info, path)
     rows, numbers = [], []
     for number, line in _read_lines(path, info):
@@ -709,7 +738,7 @@ def load_ucr(name: str = "ecg5000", split: str = "train") -> tuple[np.ndarray, n
     return table[:, 1:].astype(np.float32), labels.astype(np.int64)
 
 
-def load_uci_sequences(name: str) -> pd.DataFrame:
+def load_uci_sequences(name: str, *, data_home: str | os.PathLike[str] | None = None) -> pd.DataFrame:
     """Load a UCI molecular-biology sequence set (``splice`` or ``promoters``).
 
     Returns a DataFrame with columns ``label``, ``name`` and ``sequence`` (upper case,
@@ -725,7 +754,7 @@ def load_uci_sequences(name: str) -> pd.DataFrame:
         dataset_info(key)
         raise UnknownDataset(f"{name!r} is not a UCI sequence set; use one of {sorted(SEQUENCE_LENGTHS)}")
     info = dataset_info(key)
-    path = fetch(key)
+    path = fetch(key, data_home=data_home)
     advice = _keep_and_refetch(info, path)
     length, classes = SEQUENCE_LENGTHS[key], SEQUENCE_CLASSES.get(key)
     records = []
@@ -978,7 +1007,7 @@ def as_float_images(images: np.ndarray, channels: int | None = None) -> np.ndarr
 
 
 __all__: Sequence[str] = [
-    "DATA_ENV", "OFFLINE_ENV", "SPLITS", "MEDMNIST_SIZES", "REGISTRY", "MEDMNIST_INFO",
+    "DATA_ENV", "OFFLINE_ENV", "offline", "unverified_entries", "SPLITS", "MEDMNIST_SIZES", "REGISTRY", "MEDMNIST_INFO",
     "VERIFY_MAX_BYTES", "DatasetError", "DatasetUnavailable", "DatasetCorrupt",
     "DatasetUnreadable", "UnknownDataset", "GroupLeakage", "AlternativeHash", "DatasetInfo",
     "ChecksumCheck", "data_root", "medmnist_name", "dataset_info", "local_path",

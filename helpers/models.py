@@ -11,7 +11,6 @@ take gradients before the squashing non-linearity. Inputs are images scaled to [
 # ruff: noqa: I001  (the import order below is deliberate)
 from __future__ import annotations
 
-import os
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
@@ -172,9 +171,9 @@ def improved_cnn(
 
 
 def _weights_offline() -> bool:
-    from .data import OFFLINE_ENV
+    from .data import offline
 
-    return os.environ.get(OFFLINE_ENV, "").lower() in {"1", "true", "yes"}
+    return offline()
 
 
 def pretrained_backbone(

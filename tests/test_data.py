@@ -38,7 +38,8 @@ def without_checksum(monkeypatch, *names: str) -> None:
     for name in names:
         info = data.REGISTRY[name]
         monkeypatch.setitem(data.REGISTRY, name,
-                            dataclasses.replace(info, known_hash=None, also_accepted=()))
+                            dataclasses.replace(info, known_hash=None, also_accepted=(),
+                                                unverified_reason="switched off by this test"))
 
 
 def copy_real(name: str, root: Path) -> Path:
@@ -157,7 +158,8 @@ def http_dir(tmp_path):
 
 
 def _register(monkeypatch, url, known_hash, member=None):
-    info = data.DatasetInfo("toy", "toy/toy.txt", url, known_hash, "CC0", "none", "toy", member)
+    info = data.DatasetInfo("toy", "toy/toy.txt", url, known_hash, "CC0", "none", "toy", member,
+                            unverified_reason=None if known_hash else "a test file")
     monkeypatch.setitem(data.REGISTRY, "toy", info)
     return info
 
@@ -811,3 +813,44 @@ def test_as_float_images_refuses_images_it_cannot_scale():
         data.as_float_images(np.full((1, 2, 2), 255.0))  # float64 0-255, never rescaled
     with pytest.raises(ValueError, match="NaN/inf: 1"):
         data.as_float_images(np.array([[[0.5, np.nan]]]))
+
+
+# --------------------------------------------------------------------------- data_home
+def test_data_home_argument_wins_over_the_environment_like_scikit_learn(tmp_path, monkeypatch):
+    monkeypatch.setenv(data.DATA_ENV, str(tmp_path / "from_env"))
+    assert data.data_root() == (tmp_path / "from_env").resolve()
+    assert data.data_root(tmp_path / "given") == (tmp_path / "given").resolve()
+    monkeypatch.delenv(data.DATA_ENV)
+    assert data.data_root() == data.REPO_ROOT / "data"
+    assert data.local_path("splice", tmp_path) == tmp_path.resolve() / "uci" / "splice.data"
+
+
+def test_every_loader_reads_from_data_home(tmp_path, monkeypatch):
+    real = require("splice").parents[1]  # the configured root that holds the real files
+    monkeypatch.setenv(data.DATA_ENV, str(tmp_path / "empty"))
+    monkeypatch.setenv(data.OFFLINE_ENV, "1")
+    with pytest.raises(data.DatasetUnavailable, match="empty"):
+        data.load_uci_sequences("splice")
+    assert len(data.load_uci_sequences("splice", data_home=real)) == 3190
+    assert data.load_ucr("ecg5000", "train", data_home=real)[0].shape == (500, 140)
+    if (real / "medmnist" / "pneumoniamnist.npz").is_file():
+        assert data.load_medmnist("pneumoniamnist", "test", data_home=real)[0].shape == (624, 28, 28)
+        assert len(data.load_medmnist_splits("pneumoniamnist", n_train=10, data_home=real)["train"][0]) == 10
+    assert "splice" in data.cached_datasets(real)
+
+
+@pytest.mark.parametrize(("value", "expected"), [("1", True), ("true", True), (" YES ", True),
+                                                 ("0", False), ("", False)])
+def test_one_offline_switch_for_data_and_weights(monkeypatch, value, expected):
+    from helpers import models
+
+    monkeypatch.setenv(data.OFFLINE_ENV, value)
+    assert data.offline() is expected and models._weights_offline() is expected
+
+
+def test_registry_entries_without_a_checksum_are_listed_with_a_reason():
+    missing = data.unverified_entries()
+    assert set(missing) == {name for name, info in data.REGISTRY.items() if not info.known_hash}
+    assert "ecg5000_test" in missing and all(len(reason) > 40 for reason in missing.values())
+    with pytest.raises(ValueError, match="needs a checksum or the reason"):
+        data.DatasetInfo("x", "x.txt", "https://example.org/x", None, "CC0", "me", "x")

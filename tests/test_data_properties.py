@@ -70,7 +70,8 @@ def no_hang(seconds: float = 20.0) -> Iterator[None]:
 @contextmanager
 def data_root(files: dict[str, bytes], *, unchecked: tuple[str, ...] = ()) -> Iterator[Path]:
     """A fresh offline data root holding ``files``; ``unchecked`` registry entries lose their checksums."""
-    entries = {name: dataclasses.replace(data.REGISTRY[name], known_hash=None, also_accepted=())
+    entries = {name: dataclasses.replace(data.REGISTRY[name], known_hash=None, also_accepted=(),
+                                         unverified_reason="switched off by this test")
                for name in unchecked}
     with tempfile.TemporaryDirectory() as folder, mock.patch.dict(data.REGISTRY, entries), \
             mock.patch.dict(os.environ, {data.DATA_ENV: folder, data.OFFLINE_ENV: "1"}):
