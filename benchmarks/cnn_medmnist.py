@@ -101,6 +101,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="auto: the improved CNN below 224 px, an ImageNet backbone at 224 px")
     parser.add_argument("--backbone", default="EfficientNetB0", choices=list(models.BACKBONES),
                         help="Keras Applications backbone for --model backbone")
+    parser.add_argument("--augmentation", default="chest", choices=["chest", "none"],
+                        help="chest: models.chest_augmentation (no flips; made for chest films); "
+                             "none: no augmentation (e.g. for a modality it does not suit)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="one run per seed")
     parser.add_argument("--epochs", type=int, default=None, help="override the profile's max epochs")
     parser.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate")
@@ -124,7 +127,8 @@ def run_seed(args: argparse.Namespace, settings: dict[str, Any], seed: int,
     if use_backbone:
         model = models.pretrained_backbone(x_train.shape[1:], n_out, name=args.backbone, seed=seed)
     else:
-        model = models.improved_cnn(x_train.shape[1:], n_out, seed=seed)
+        model = models.improved_cnn(x_train.shape[1:], n_out, seed=seed,
+                                    augment=args.augmentation == "chest")
     started = time.time()
     history = models.fit_classifier(
         model, x_train, y_train, x_val, y_val, epochs=args.epochs or settings["max_epochs"],
@@ -188,8 +192,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                   "target_sensitivity": args.target_sensitivity if task == "binary-class" else None,
                   "n_train": len(splits["train"][0]), "n_val": len(splits["val"][0]),
                   "n_test": len(splits["test"][0]),
+                  "augmentation": args.augmentation,
                   "recipe": "improved_cnn (per-image standardisation, batch norm, dropout 0.3, "
-                            "augmentation without flips), balanced class weights, Adam, LR halved on "
+                            "augmentation as set), balanced class weights, Adam, LR halved on "
                             "val-AUC plateau, early stopping on val AUC",
                   "selection": "model, epoch and threshold chosen on the validation split; test "
                                "predicted once"},

@@ -128,19 +128,25 @@ def improved_cnn(
     convs_per_block: int = 1,
     batch_norm: bool = True,
     dropout: float = 0.3,
-    augment: bool = True,
+    augment: bool | keras.Layer = True,
     standardize: bool = True,
     seed: int | None = None,
 ) -> keras.Model:
-    """A small CNN for medical images: conv blocks with batch norm, dropout, augmentation.
+    """A small CNN for medical images, built in this order:
 
-    With ``standardize`` a :class:`PerImageStandardization` layer follows the augmentation,
-    so the network cannot lean on the overall brightness of a film (exposure).
-    Each block is ``convs_per_block`` 3x3 'same' convolutions (each followed by batch
-    normalisation when ``batch_norm`` and ReLU) and a 2x2 max-pool; global average pooling, ``dropout`` and
-    the output layer follow. With ``augment`` the :func:`chest_augmentation` layers come
-    first (they do nothing at inference). The last convolution is named ``last_conv``; the
-    pooling layer ``gap`` marks the feature maps :func:`grad_cam` uses. Switching the options off gives the ablation variants.
+    1. augmentation, active only in training: ``augment=True`` uses
+       :func:`chest_augmentation` (made for chest films: no flips), ``False`` none, or pass
+       any Keras layer or ``Sequential`` suited to another modality;
+    2. with ``standardize``, a :class:`PerImageStandardization` layer (each image to mean 0,
+       sd 1), so the network cannot lean on a film's overall brightness (exposure);
+    3. one block per entry of ``widths``: ``convs_per_block`` 3x3 'same' convolutions, each
+       followed by batch normalisation (momentum 0.9, when ``batch_norm``) and ReLU, and a 2x2
+       max-pool after every block but the last;
+    4. global average pooling (layer ``gap``), dropout (``dropout``, if > 0) and the output
+       layers of :func:`_head` (a named ``logits`` Dense layer and a float32 sigmoid/softmax).
+
+    The last convolution is named ``last_conv`` (:func:`grad_cam` reads it). Switching the
+    options off gives the ablation variants. There are no residual connections.
     """
     height, width, channels = check_input_shape(input_shape, min_size=2 ** len(widths))
     if not 0 <= dropout < 1:
@@ -148,7 +154,9 @@ def improved_cnn(
     if convs_per_block < 1:
         raise ValueError(f"convs_per_block must be >= 1, not {convs_per_block}")
     inputs = keras.Input((height, width, channels), name="image")
-    x = chest_augmentation(seed=seed)(inputs) if augment else inputs
+    if augment is True:
+        augment = chest_augmentation(seed=seed)
+    x = augment(inputs) if augment else inputs
     if standardize:
         x = PerImageStandardization(name="standardize")(x)
     for block, filters in enumerate(widths):
@@ -215,7 +223,9 @@ def pretrained_backbone(
         backbone = application(include_top=False, weights=None, input_shape=(height, width, 3))
     backbone.trainable = trainable
     inputs = keras.Input((height, width, channels), name="image")
-    x = chest_augmentation(seed=seed)(inputs) if augment else inputs
+    if augment is True:
+        augment = chest_augmentation(seed=seed)
+    x = augment(inputs) if augment else inputs
     if channels == 1:
         x = keras.layers.Concatenate(name="grey_to_rgb")([x, x, x])
     scaling = BACKBONES[name]

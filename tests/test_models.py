@@ -304,3 +304,14 @@ def test_benchmark_help_documents_the_options(capsys):
     for option in ("--dataset", "--size", "--profile", "--seeds", "--out"):
         assert option in text
 
+
+
+def test_augmentation_is_an_argument_any_layer_or_none():
+    flip = keras.layers.RandomFlip("horizontal", seed=0)
+    colour = models.improved_cnn((28, 28, 3), augment=flip, seed=0)
+    assert colour.layers[1] is flip
+    plain = models.improved_cnn((28, 28, 1), augment=False)
+    assert plain.layers[1].name == "standardize"
+    chest = models.improved_cnn((28, 28, 1), seed=0)
+    assert chest.layers[1].name == "augmentation"
+    assert not any(isinstance(layer, keras.layers.RandomFlip) for layer in chest.layers[1].layers)
