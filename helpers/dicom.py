@@ -1048,7 +1048,10 @@ def scan_file_for(path: str | os.PathLike[str], strings: Iterable[str], *,
     return findings
 
 
-# --------------------------------------------------------------------------- model input
+# ------------------------------------------- the syllabus article's code, kept for teaching
+# seed_preprocess is the article's function exactly as written, bugs included: chapter 03
+# runs it to show the bugs, and tests/test_dicom.py keeps it failing as the article's code
+# does. Never use it; preprocess (below) is the corrected version.
 def seed_preprocess(image: np.ndarray) -> np.ndarray:
     """The syllabus article's pre-processing, exactly as written (kept to show its bugs).
 
@@ -1065,6 +1068,7 @@ def seed_preprocess(image: np.ndarray) -> np.ndarray:
     return image
 
 
+# --------------------------------------------------------------------------- model input
 def preprocess(image: np.ndarray, size: int = 224, channels: int = 3, *,
                keep_aspect: bool = True, rescale: bool = True) -> np.ndarray:
     """Turn one grey ``(h, w)``/``(h, w, 1)`` or RGB ``(h, w, 3)`` image into model input.
