@@ -252,21 +252,45 @@ def lstm_autoencoder(
     units: int = 32,
     cell: str = "lstm",
     learning_rate: float = 1e-3,
+    conv_stages: int = 0,
+    filters: int = 32,
 ) -> Any:
     """A sequence-to-sequence autoencoder: RNN encoder -> code -> repeated -> RNN decoder.
 
     The encoder compresses a ``(length, n_features)`` series into ``units`` numbers; the
     decoder rebuilds the series from that code alone. Trained on normal beats only, it
     reconstructs abnormal ones worse: see :func:`reconstruction_error`. Compiled with MSE.
+    ``conv_stages`` (default 0: none) puts that many stride-2 ``Conv1D`` layers (``filters``
+    each, ReLU) before the encoder and as many stride-2 transposed convolutions after the
+    decoder, so the recurrent layers read and write a sequence ``2**conv_stages`` times
+    shorter (35 steps instead of 140 for two stages): far fewer steps to carry a gradient
+    through, which trains faster and more reliably on a few hundred beats. ``length`` must
+    then be divisible by ``2**conv_stages``; a negative count raises ``ValueError``.
     """
     import keras
 
+    if conv_stages < 0:
+        raise ValueError(f"conv_stages must be >= 0, not {conv_stages}")
+    if length % 2**conv_stages:
+        raise ValueError(f"length {length} is not divisible by 2**conv_stages = {2**conv_stages}")
     inputs = keras.Input(shape=(length, n_features), name="series")
-    code = _recurrent_layer(cell, units, name="encoder")(inputs)
-    x = keras.layers.RepeatVector(length, name="repeat_code")(code)
+    x = inputs
+    for stage in range(conv_stages):
+        x = keras.layers.Conv1D(filters, 7 if stage == 0 else 5, strides=2, padding="same",
+                                activation="relu", name=f"downsample_{stage + 1}")(x)
+    code = _recurrent_layer(cell, units, name="encoder")(x)
+    x = keras.layers.RepeatVector(length // 2**conv_stages, name="repeat_code")(code)
     x = _recurrent_layer(cell, units, return_sequences=True, name="decoder")(x)
-    outputs = keras.layers.TimeDistributed(keras.layers.Dense(n_features), name="reconstruction")(x)
-    model = keras.Model(inputs, outputs, name=f"{cell}_autoencoder")
+    if conv_stages:
+        for stage in reversed(range(conv_stages)):
+            x = keras.layers.Conv1DTranspose(filters, 7 if stage == 0 else 5, strides=2,
+                                             padding="same", activation="relu",
+                                             name=f"upsample_{stage + 1}")(x)
+        outputs = keras.layers.Conv1D(n_features, 3, padding="same", name="reconstruction")(x)
+    else:
+        outputs = keras.layers.TimeDistributed(keras.layers.Dense(n_features),
+                                               name="reconstruction")(x)
+    model = keras.Model(inputs, outputs, name=f"{'conv_' if conv_stages else ''}{cell}_autoencoder")
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss="mse")
     return model
 

@@ -166,6 +166,17 @@ def test_hybrid_and_autoencoder_shapes():
         sq.reconstruction_error(auto, np.zeros(3))
 
 
+def test_autoencoder_with_convolutional_stages():
+    auto = sq.lstm_autoencoder(140, units=4, conv_stages=2, filters=4)
+    assert auto.get_layer("encoder").input.shape[1] == 35  # the LSTM reads 140 / 4 steps
+    assert auto.predict(np.zeros((3, 140, 1)), verbose=0).shape == (3, 140, 1)
+    assert sq.lstm_autoencoder(140, units=4).get_layer("encoder").input.shape[1] == 140
+    with pytest.raises(ValueError, match="not divisible"):
+        sq.lstm_autoencoder(141, units=4, conv_stages=2)
+    with pytest.raises(ValueError, match="conv_stages must be"):
+        sq.lstm_autoencoder(140, units=4, conv_stages=-1)
+
+
 def test_model_builders_refuse_bad_settings():
     with pytest.raises(ValueError, match="unknown cell 'transformer'"):
         sq.rnn_classifier((10, 4), 3, cell="transformer")
