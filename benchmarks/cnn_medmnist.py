@@ -140,11 +140,10 @@ def run_seed(args: argparse.Namespace, settings: dict[str, Any], seed: int,
     test_score = model.predict(x_test, batch_size=256, verbose=0)
     val_auc, val_acc = evaluation.medmnist_auc_acc(y_val, val_score, task)
     test_auc, test_acc = evaluation.medmnist_auc_acc(y_test, test_score, task)
-    aucs = history.history["val_auc"]
+    aucs = history["val_auc"]
     result: dict[str, Any] = {
         "seed": seed, "model": model.name, "parameters": int(model.count_params()),
-        "epochs_run": len(aucs),
-        "best_epoch": settings["min_epochs"] + int(np.argmax(aucs[settings["min_epochs"]:])) + 1,
+        "epochs_run": history["epochs_run"], "best_epoch": history["best_epoch"],
         "train_seconds": round(train_seconds, 1),
         "val_auc": val_auc, "val_acc": val_acc, "test_auc": test_auc, "test_acc": test_acc,
     }

@@ -104,7 +104,7 @@ def train_classifier(x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.
     history = models.fit_classifier(model, x, y, x_val, y_val, epochs=settings["max_epochs"],
                                     batch_size=settings["batch_size"], patience=settings["patience"],
                                     min_epochs=settings["min_epochs"])
-    return model, len(history.history["val_auc"])
+    return model, history["epochs_run"]
 
 
 def _auc(model: Any, x: np.ndarray, y: np.ndarray) -> float:

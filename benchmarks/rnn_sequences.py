@@ -33,7 +33,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.report import build_report, target, write_report  # noqa: E402
-from helpers import config, data, evaluation  # noqa: E402
+from helpers import config, data, evaluation, models  # noqa: E402
 from helpers import sequences as sq  # noqa: E402
 
 SPLICE_CLASSES = ("EI", "IE", "N")
@@ -105,11 +105,11 @@ def run_splice(plan: dict[str, Any], seed: int) -> dict[str, Any]:
     started = time.time()
     units = plan["units"]
     model = sq.conv_bilstm_classifier(x.shape[1:], 3, filters=2 * units, units=units)
-    history = sq.fit_early_stopping(model, x[train], y[train], x[val], y[val],
-                                    epochs=plan["epochs"], patience=plan["patience"])
+    history = models.train(model, x[train], y[train], x[val], y[val], epochs=plan["epochs"],
+                           patience=plan["patience"], **sq.RNN_SCHEDULE)
     test_pred = model.predict(x[test], verbose=0).argmax(axis=1)
     result.update(_multiclass_scores(y[test], test_pred, 3, n_boot=plan["n_boot"]))
-    result.update({"epochs_run": len(history["loss"]), "best_epoch": history["best_epoch"],
+    result.update({"epochs_run": history["epochs_run"], "best_epoch": history["best_epoch"],
                    "val_accuracy": history["val_accuracy"][history["best_epoch"] - 1],
                    "parameters": int(model.count_params()),
                    "seconds": round(time.time() - started, 1)})
@@ -126,20 +126,20 @@ def _ecg_fold(plan: dict[str, Any], x: np.ndarray, y5: np.ndarray, train: np.nda
     fit, val = train_test_split(train, test_size=0.15, stratify=abnormal[train], random_state=seed)
     series = x[..., None]
     units = 2 * plan["units"]
-    common = {"epochs": plan["epochs"], "patience": plan["patience"]}
+    common = {"epochs": plan["epochs"], "patience": plan["patience"], **sq.RNN_SCHEDULE}
 
     config.set_seed(seed)
     binary = sq.rnn_classifier(series.shape[1:], 2, cell="gru", units=units, dropout=0.2)
-    sq.fit_early_stopping(binary, series[fit], abnormal[fit], series[val], abnormal[val], **common)
+    models.train(binary, series[fit], abnormal[fit], series[val], abnormal[val], **common)
 
     config.set_seed(seed)
     five = sq.rnn_classifier(series.shape[1:], 5, cell="gru", units=units, dropout=0.2)
-    sq.fit_early_stopping(five, series[fit], y5[fit], series[val], y5[val], **common)
+    models.train(five, series[fit], y5[fit], series[val], y5[val], **common)
 
     config.set_seed(seed)
     normal_fit, normal_val = fit[y5[fit] == 0], val[y5[val] == 0]
     auto = sq.lstm_autoencoder(x.shape[1], units=units)
-    sq.fit_early_stopping(auto, series[normal_fit], series[normal_fit], series[normal_val],
+    models.train(auto, series[normal_fit], series[normal_fit], series[normal_val],
                           series[normal_val], batch_size=32, **common)
     threshold = evaluation.youden_threshold(abnormal[val], sq.reconstruction_error(auto, x[val]))
     return {

@@ -311,6 +311,58 @@ def balanced_class_weight(labels: np.ndarray) -> dict[int, float]:
     return {int(c): float(labels.size / (len(classes) * n)) for c, n in zip(classes, counts, strict=True)}
 
 
+def train(
+    model: keras.Model,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    *,
+    epochs: int,
+    batch_size: int = 64,
+    monitor: str = "val_loss",
+    patience: int = 8,
+    min_epochs: int = 0,
+    lr_patience: int | None = None,
+    lr_factor: float | None = 0.5,
+    min_lr: float = 1e-5,
+    class_weight: dict[int, float] | None = None,
+    checkpoint_path: str | Path | None = None,
+) -> dict[str, Any]:
+    """The course's one early-stopping loop, for any compiled model (images or sequences).
+
+    Trains for at most ``epochs``; after ``patience`` epochs without a better ``monitor``
+    (a loss is minimised, anything else maximised) training stops and the best epoch's
+    weights are restored; the first ``min_epochs`` epochs can neither stop training nor be
+    chosen. ``lr_patience`` epochs without progress (default ``max(1, patience // 2)``)
+    multiply the learning rate by ``lr_factor`` (``None``: no schedule), not below
+    ``min_lr``. The test set never enters here. Returns the Keras history as a dict (one
+    value per epoch run for each metric) plus ``best_epoch`` (1-based: the epoch whose
+    weights the model now holds) and ``epochs_run``. Mismatched lengths raise ``ValueError``.
+    """
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs}")
+    for name, x, y in (("training", x_train, y_train), ("validation", x_val, y_val)):
+        if len(x) != len(y):
+            raise ValueError(f"{len(x)} {name} inputs but {len(y)} labels")
+    schedule = None if lr_factor is None else (lr_patience or max(1, patience // 2))
+    history = model.fit(
+        x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=batch_size,
+        class_weight=class_weight, verbose=0,
+        callbacks=training_callbacks(checkpoint_path, monitor=monitor, patience=patience,
+                                     min_epochs=min_epochs, lr_patience=schedule,
+                                     lr_factor=lr_factor or 0.5, min_lr=min_lr),
+    ).history
+    values = np.asarray(history[monitor], dtype=float)
+    eligible = values[min_epochs:]
+    if eligible.size == 0:  # nothing could be chosen: the last epoch's weights stay
+        best = len(values)
+    else:
+        pick = np.argmin if "loss" in monitor else np.argmax
+        best = min_epochs + int(pick(eligible)) + 1
+    return {**history, "best_epoch": best, "epochs_run": len(values)}
+
+
 def fit_classifier(
     model: keras.Model,
     x_train: np.ndarray,
@@ -326,15 +378,17 @@ def fit_classifier(
     lr_patience: int | None = 3,
     class_weight: bool = True,
     checkpoint_path: str | Path | None = None,
-) -> keras.callbacks.History:
+) -> dict[str, Any]:
     """Chapter 04's training recipe: compile, class weights, early stopping on validation AUC.
 
     ``model`` is built by the caller (so the caller chooses the architecture and seed); labels
     are integer class indices, shape ``(n,)`` or ``(n, 1)``, and are turned into the targets the
     output layer expects (0/1 for one unit, one-hot for several). With ``class_weight`` every
-    class counts equally in the loss (:func:`balanced_class_weight`). The epoch with the best
-    validation AUC after ``min_epochs`` is restored (:func:`training_callbacks`). Returns the
-    Keras ``History``; ``history.history["val_auc"]`` has one value per epoch run.
+    class counts equally in the loss (:func:`balanced_class_weight`). Training is
+    :func:`train` on ``val_auc`` (``lr_patience=None`` switches the learning-rate schedule
+    off); the epoch with the best validation AUC after ``min_epochs`` is restored. Returns
+    what :func:`train` returns: the history (``result["val_auc"]`` has one value per epoch
+    run), ``best_epoch`` and ``epochs_run``.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
@@ -350,21 +404,22 @@ def fit_classifier(
         return np.eye(n_out, dtype="float32")[labels.astype(int)]
 
     compile_model(model, learning_rate)
-    return model.fit(
-        x_train, targets(y_train, "y_train"), validation_data=(x_val, targets(y_val, "y_val")),
-        epochs=epochs, batch_size=batch_size,
+    return train(
+        model, x_train, targets(y_train, "y_train"), x_val, targets(y_val, "y_val"),
+        epochs=epochs, batch_size=batch_size, monitor="val_auc", patience=patience,
+        min_epochs=min_epochs, lr_patience=lr_patience, lr_factor=None if lr_patience is None else 0.5,
         class_weight=balanced_class_weight(y_train) if class_weight else None,
-        callbacks=training_callbacks(checkpoint_path, patience=patience, min_epochs=min_epochs,
-                                     lr_patience=lr_patience),
-        verbose=0,
+        checkpoint_path=checkpoint_path,
     )
 
 
 def _check_images(model: keras.Model, x: np.ndarray) -> np.ndarray:
+    """``x`` as float32 if its shape fits the model's input (images or sequences)."""
     x = np.asarray(x, dtype=np.float32)
     expected = tuple(model.input_shape[1:])
-    if x.ndim != 4 or tuple(x.shape[1:]) != expected:
-        raise ValueError(f"model expects images of shape (n, {', '.join(map(str, expected))}), "
+    if x.ndim != len(expected) + 1 or any(
+            want is not None and got != want for got, want in zip(x.shape[1:], expected, strict=True)):
+        raise ValueError(f"model expects inputs of shape (n, {', '.join(map(str, expected))}), "
                          f"got {x.shape}")
     return x
 

@@ -161,12 +161,14 @@ def _head_and_compile(inputs: Any, features: Any, n_classes: int, learning_rate:
 
     if n_classes < 2:
         raise ValueError(f"n_classes must be >= 2, not {n_classes}")
+    # A named logits layer, as in the image models (helpers.models): temperature scaling and
+    # models.predict_logits work for sequence models too. float32 even under mixed precision.
+    logits = keras.layers.Dense(1 if n_classes == 2 else n_classes, name="logits", dtype="float32")(features)
     if n_classes == 2:
-        outputs = keras.layers.Dense(1, activation="sigmoid", name="probability", dtype="float32")(features)
+        outputs = keras.layers.Activation("sigmoid", name="probability", dtype="float32")(logits)
         loss, metrics = "binary_crossentropy", ["accuracy", keras.metrics.AUC(name="auc")]
     else:
-        outputs = keras.layers.Dense(n_classes, activation="softmax", name="probabilities",
-                                     dtype="float32")(features)
+        outputs = keras.layers.Activation("softmax", name="probabilities", dtype="float32")(logits)
         loss, metrics = "sparse_categorical_crossentropy", ["accuracy"]
     model = keras.Model(inputs, outputs, name=name)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss=loss,
@@ -295,42 +297,9 @@ def lstm_autoencoder(
     return model
 
 
-def fit_early_stopping(
-    model: Any,
-    x_train: np.ndarray,
-    y_train: np.ndarray,
-    x_val: np.ndarray,
-    y_val: np.ndarray,
-    *,
-    epochs: int,
-    batch_size: int = 64,
-    patience: int = 8,
-    class_weight: dict[int, float] | None = None,
-) -> dict[str, Any]:
-    """Train ``model`` for at most ``epochs``, stopping when the validation loss stalls.
-
-    The learning rate is divided by 3 after ``patience // 2`` epochs without improvement;
-    training stops after ``patience`` such epochs and the weights of the best validation
-    epoch are restored. Returns the Keras history as a dict plus ``best_epoch`` (1-based).
-    The test set never enters here. Mismatched lengths raise ``ValueError``.
-    """
-    import keras
-
-    for name, x, y in (("training", x_train, y_train), ("validation", x_val, y_val)):
-        if len(x) != len(y):
-            raise ValueError(f"{len(x)} {name} sequences but {len(y)} labels")
-    callbacks = [
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience,
-                                      restore_best_weights=True),
-        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=1 / 3,
-                                          patience=max(1, patience // 2)),
-    ]
-    history = model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=epochs,
-                        batch_size=batch_size, class_weight=class_weight, callbacks=callbacks,
-                        verbose=0).history
-    result: dict[str, Any] = {key: [float(v) for v in values] for key, values in history.items()}
-    result["best_epoch"] = int(np.argmin(history["val_loss"])) + 1
-    return result
+#: The learning-rate schedule the sequence models were tuned with, for ``models.train``:
+#: divide the rate by 3 after ``patience // 2`` epochs without a lower validation loss.
+RNN_SCHEDULE: dict[str, float] = {"lr_factor": 1 / 3, "min_lr": 0.0}
 
 
 def reconstruction_error(model: Any, series: np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -347,5 +316,5 @@ def reconstruction_error(model: Any, series: np.ndarray, batch_size: int = 256) 
 __all__ = [
     "BASES", "IUPAC", "CELLS", "one_hot_dna", "ambiguity_counts", "kmer_names", "kmer_features",
     "pad_sequences", "rnn_classifier", "conv_bilstm_classifier", "lstm_autoencoder",
-    "fit_early_stopping", "reconstruction_error",
+    "RNN_SCHEDULE", "reconstruction_error",
 ]

@@ -163,8 +163,9 @@ def test_fit_classifier_learns_real_films_and_restores_the_best_epoch(pneumonia3
     model = models.improved_cnn(augment=False, dropout=0.0, seed=0)
     history = models.fit_classifier(model, x, y, x, y, epochs=12, batch_size=8, learning_rate=3e-3,
                                     patience=20, lr_patience=None)
-    aucs = history.history["val_auc"]
+    aucs = history["val_auc"]
     assert len(aucs) == 12 and max(aucs) >= 0.95
+    assert history["epochs_run"] == 12 and history["best_epoch"] == int(np.argmax(aucs)) + 1
     # the restored weights are those of the best validation epoch, not of the last one
     restored = model.evaluate(x, y, verbose=0, return_dict=True)["auc"]
     assert restored == pytest.approx(max(aucs), abs=1e-3)
@@ -174,7 +175,7 @@ def test_fit_classifier_one_hot_targets_for_several_outputs_and_bad_labels(pneum
     x, y = pneumonia32
     model = models.improved_cnn(n_classes=2, augment=False, seed=0)
     history = models.fit_classifier(model, x, y, x, y, epochs=1, batch_size=16, class_weight=False)
-    assert model.loss == "categorical_crossentropy" and len(history.history["val_auc"]) == 1
+    assert model.loss == "categorical_crossentropy" and len(history["val_auc"]) == 1
     with pytest.raises(ValueError, match="class indices 0..1"):
         models.fit_classifier(models.improved_cnn(seed=0), x, y + 1, x, y, epochs=1)
     with pytest.raises(ValueError, match="epochs must be at least 1"):
@@ -315,3 +316,22 @@ def test_augmentation_is_an_argument_any_layer_or_none():
     chest = models.improved_cnn((28, 28, 1), seed=0)
     assert chest.layers[1].name == "augmentation"
     assert not any(isinstance(layer, keras.layers.RandomFlip) for layer in chest.layers[1].layers)
+
+
+def test_train_reports_the_restored_epoch_and_respects_min_epochs(monkeypatch):
+    """models.train is the one early-stopping loop: its best_epoch is the epoch whose
+    weights the model holds, never one of the first min_epochs."""
+    config.set_seed(0)
+    x = np.random.default_rng(0).normal(size=(64, 3)).astype("float32")
+    y = (x[:, 0] > 0).astype("float32")
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer=keras.optimizers.Adam(0.05), loss="binary_crossentropy")
+    result = models.train(model, x, y, x, y, epochs=6, patience=10, min_epochs=0)
+    losses = result["val_loss"]
+    assert result["best_epoch"] == int(np.argmin(losses)) + 1 and result["epochs_run"] == 6
+    restored = model.evaluate(x, y, verbose=0)
+    assert restored == pytest.approx(min(losses), rel=1e-4)
+    later = models.train(model, x, y, x, y, epochs=4, patience=10, min_epochs=3)
+    assert later["best_epoch"] == 4  # only the 4th epoch could be chosen
+    with pytest.raises(ValueError, match="64 training inputs but 60 labels"):
+        models.train(model, x, y[:60], x, y, epochs=1)

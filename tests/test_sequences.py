@@ -151,7 +151,10 @@ def test_rnn_classifier_shapes(cell):
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
     two = sq.rnn_classifier((10, 4), 2, cell=cell, units=4, bidirectional=True, readout="all")
     assert two.predict(x, verbose=0).shape == (3, 1)
-    assert two.get_layer(f"bi_{cell}") is not None
+    bi = two.get_layer(f"bi_{cell}")
+    import keras
+
+    assert isinstance(bi, keras.layers.Bidirectional) and bi.output.shape[-1] == 2 * 4  # both directions
 
 
 def test_hybrid_and_autoencoder_shapes():
@@ -216,15 +219,25 @@ def test_a_tiny_model_can_overfit_a_tiny_task():
     assert after["loss"] < 0.2 * before["loss"]
 
 
-def test_fit_with_early_stopping_returns_history_and_best_epoch():
+def test_sequence_models_train_with_the_shared_loop_and_have_logits():
+    from helpers import models
+
     config.set_seed(0)
     x = sq.one_hot_dna(["ACGT", "TGCA", "AAGT", "TTCA"] * 4)
     y = np.array([0, 1, 0, 1] * 4)
     model = sq.rnn_classifier((4, 4), 2, cell="gru", units=4)
-    history = sq.fit_early_stopping(model, x[:12], y[:12], x[12:], y[12:], epochs=3, patience=2)
+    history = models.train(model, x[:12], y[:12], x[12:], y[12:], epochs=3, patience=2,
+                           **sq.RNN_SCHEDULE)
     assert len(history["loss"]) == 3 and 1 <= history["best_epoch"] <= 3
-    with pytest.raises(ValueError, match="12 training sequences but 11 labels"):
-        sq.fit_early_stopping(model, x[:12], y[:11], x[12:], y[12:], epochs=1)
+    # the named logits layer: probability = sigmoid(logit), so temperature scaling applies
+    logits = models.predict_logits(model, x)
+    np.testing.assert_allclose(1 / (1 + np.exp(-logits)), model.predict(x, verbose=0)[:, 0], atol=1e-5)
+    three = sq.rnn_classifier((4, 4), 3, cell="lstm", units=4)
+    z = models.predict_logits(three, x)
+    soft = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(soft, three.predict(x, verbose=0), atol=1e-5)
+    with pytest.raises(ValueError, match="12 training inputs but 11 labels"):
+        models.train(model, x[:12], y[:11], x[12:], y[12:], epochs=1)
 
 
 # --------------------------------------------------------------------------- benchmark
@@ -241,12 +254,17 @@ def test_benchmark_smoke_writes_a_json_report(task, dataset, tmp_path):
     out = tmp_path / f"{task}.json"
     _benchmark_module().main(["--task", task, "--profile", "smoke", "--seeds", "0", "--out", str(out)])
     report = json.loads(out.read_text())
-    assert report["task"] == task and report["profile"] == "smoke" and report["seeds"] == [0]
-    assert len(report["per_seed"]) == 1 and report["per_seed"][0]["seed"] == 0
+    assert report["benchmark"] == f"rnn_{task}" and report["profile"] == "smoke"
+    assert report["seeds"] == [0] and report["per_seed"][0]["seed"] == 0
     for key in ("accuracy", "macro_f1", "seconds"):
-        assert key in report["summary"], key
-        assert report["summary"][key]["mean"] == report["per_seed"][0][key]
-    assert 0 <= report["summary"]["accuracy"]["mean"] <= 1
-    if task == "ecg5000":
-        assert 0 <= report["summary"]["auc_normal_vs_abnormal"]["mean"] <= 1
-    assert report["peak_memory"]["host_rss_mb"] > 0 and report["environment"]["tensorflow"]
+        assert report["headline"][key] == report["per_seed"][0][key], key
+    assert report["spread"]["accuracy"]["sd"] is None  # one seed
+    assert report["settings"]["n_boot"] == 50  # smoke-sized bootstrap
+    baseline = next(iter(report["baselines"].values()))
+    if task == "splice":
+        assert baseline["accuracy"] == report["per_seed"][0]["baseline_accuracy"]
+    else:
+        assert baseline["auc_normal_vs_abnormal"] == report["per_seed"][0]["autoencoder_auc"]
+    assert report["provenance"]["peak_memory_mb"]["host_rss_mb"] > 0
+    assert report["provenance"]["versions"]["tensorflow"]
+    assert report["model_card"]["not_for"]
