@@ -5,7 +5,10 @@ A DCGAN generator maps noise (and optionally a class label, by label embedding) 
 :class:`GAN` trainer plays the adversarial game with a ``tf.GradientTape`` step, with
 optional one-sided label smoothing. The evaluation functions check three different
 things: fidelity (:func:`frechet_distance` on classifier features, and
-:func:`classifier_two_sample_auc`), and privacy (:func:`nearest_neighbour_distances`,
+:func:`classifier_two_sample_auc`), diversity *within each class*
+(:func:`mean_pairwise_distance`, :func:`per_class_diversity`: has the generator collapsed
+onto a few images of a class?), artefacts (:func:`high_frequency_share`: speckle or a
+checkerboard pattern), and privacy (:func:`nearest_neighbour_distances`,
 :func:`memorisation_report`: is a generated image a copy of a training image?). Chapter 06
 and ``benchmarks/gan_medmnist.py`` use them.
 """
@@ -322,6 +325,138 @@ def classifier_two_sample_auc(real: np.ndarray, fake: np.ndarray, *, seed: int =
     folds = StratifiedKFold(n_splits=2, shuffle=True, random_state=seed)
     scores = cross_val_predict(model, x, y, cv=folds, method="predict_proba")[:, 1]
     return float(roc_auc_score(y, scores))
+
+
+def mean_pairwise_distance(x: np.ndarray, *, max_samples: int = 500, seed: int = 0) -> float:
+    """Mean Euclidean distance over all distinct pairs of samples ``(n, ...)`` (flattened).
+
+    A measure of spread: 0 when every sample is the same, larger the more they differ. Sets
+    larger than ``max_samples`` are first subsampled without replacement (seeded), so the
+    cost stays at ``max_samples**2 / 2`` exact distances. Needs at least two samples.
+    """
+    a = _as_2d("x", x, min_rows=2)
+    max_samples = _check_positive("max_samples", max_samples)
+    if max_samples < 2:
+        raise ValueError(f"max_samples must be >= 2, not {max_samples}")
+    if len(a) > max_samples:
+        a = a[np.sort(np.random.default_rng(seed).choice(len(a), max_samples, replace=False))]
+    from scipy.spatial.distance import pdist
+
+    return float(np.mean(pdist(a)))
+
+
+def high_frequency_share(images: np.ndarray, min_frequency: float = 0.5) -> np.ndarray:
+    """Per image, the share of its spectral power at the highest spatial frequencies.
+
+    The image's mean is removed and its 2-D power spectrum computed; the share returned is
+    the power at frequencies with ``|f_x|`` or ``|f_y|`` of at least ``min_frequency``
+    cycles per pixel, out of the total. The default 0.5 (the Nyquist frequency, a period of
+    two pixels) is where the checkerboard pattern of stride-2 transposed convolutions lives
+    (Odena et al. 2016), and pixel speckle puts power there too; smooth anatomy puts almost
+    none. Compare generated with real images: a much larger share means artefacts, a much
+    smaller one blur. A constant image has share 0. Images ``(n, h, w)`` or ``(n, h, w, 1)``;
+    returns an array of length ``n``.
+    """
+    x = np.asarray(images, dtype=np.float64)
+    if x.ndim == 4 and x.shape[-1] == 1:
+        x = x[..., 0]
+    if x.ndim != 3 or min(x.shape[1:]) < 2:
+        raise ValueError(f"expected grey images of shape (n, h, w) or (n, h, w, 1) with sides >= 2, got {np.shape(images)}")
+    if not np.isfinite(x).all():
+        raise ValueError("images contain NaN or infinite values")
+    if not 0 < min_frequency <= 0.5:
+        raise ValueError(f"min_frequency must be in (0, 0.5] cycles per pixel, not {min_frequency}")
+    fy = np.abs(np.fft.fftfreq(x.shape[1]))[:, None]
+    fx = np.abs(np.fft.fftfreq(x.shape[2]))[None, :]
+    band = (fy >= min_frequency - 1e-12) | (fx >= min_frequency - 1e-12)
+    if not band.any():
+        raise ValueError(f"images of size {x.shape[1]}x{x.shape[2]} have no frequency >= {min_frequency} "
+                         "(odd sides have no Nyquist frequency); use even sides or a lower min_frequency")
+    power = np.abs(np.fft.fft2(x - x.mean(axis=(1, 2), keepdims=True))) ** 2
+    total = power.sum(axis=(1, 2))
+    high = power[:, band].sum(axis=1)
+    return np.divide(high, total, out=np.zeros_like(total), where=total > 0)
+
+
+def _mean_nearest_neighbour_within(a: np.ndarray) -> float:
+    """Mean distance from each row to its nearest *other* row (exact, all pairs)."""
+    from scipy.spatial.distance import pdist, squareform
+
+    d = squareform(pdist(a))
+    np.fill_diagonal(d, np.inf)
+    return float(np.mean(d.min(axis=1)))
+
+
+def per_class_diversity(
+    generated: np.ndarray,
+    generated_labels: np.ndarray,
+    real: np.ndarray,
+    real_labels: np.ndarray,
+    *,
+    max_per_class: int = 500,
+    seed: int = 0,
+) -> dict[int, dict[str, float]]:
+    """Within-class diversity of generated samples, relative to real samples of the same class.
+
+    For every class ``c`` of ``real_labels`` two statistics of the generated samples labelled
+    ``c``, each divided by the same statistic of the real samples of ``c`` (1 = as varied as
+    real images of that class, well below 1 = **mode collapse**):
+
+    - ``ratio``: the mean pairwise distance (:func:`mean_pairwise_distance`). It falls to 0
+      only when the class collapses onto *one* image; collapse onto ``k`` distinct images
+      keeps about ``1 - 1/k`` of the between-image distance, so it misses partial collapse.
+    - ``nn_ratio``: the mean distance from each sample to its nearest *other* sample of the
+      set, both sets subsampled to the same size (this distance shrinks as a set grows). Near
+      0 as soon as images repeat (near-)exactly, however many distinct ones there are.
+
+    Measuring per class matters: pooled over classes, a generator that makes one image per
+    class still shows the distance *between* the classes and can look as diverse as real
+    data. A class with fewer than two generated samples gets diversity 0 (ratios 0);
+    ``nn_ratio`` is NaN if the real subsample itself holds exact duplicates. The
+    samples may be images or features (any shape ``(n, ...)``, flattened); at most
+    ``max_per_class`` of each set are used (seeded subsample). Both statistics are blind to
+    artefacts: noise *raises* distances, so a ratio at or above 1 is no evidence of good
+    images; pair them with an artefact and a fidelity measure (:func:`high_frequency_share`,
+    :func:`frechet_distance`, :func:`classifier_two_sample_auc`). Returns ``{class: {"n_generated", "n_real",
+    "generated", "real", "ratio", "nn_generated", "nn_real", "nn_ratio"}}``.
+    """
+    gen = _as_2d("generated", generated)
+    ref = _as_2d("real", real, min_rows=2)
+    if gen.shape[1] != ref.shape[1]:
+        raise ValueError(f"generated and real differ in size per sample: {gen.shape[1]} vs {ref.shape[1]}")
+    gen_y = np.asarray(generated_labels).reshape(-1)
+    ref_y = np.asarray(real_labels).reshape(-1)
+    if len(gen_y) != len(gen) or len(ref_y) != len(ref):
+        raise ValueError(f"labels must have one entry per sample: {len(gen_y)} labels for {len(gen)} "
+                         f"generated, {len(ref_y)} for {len(ref)} real")
+    unknown = sorted(set(np.unique(gen_y).tolist()) - set(np.unique(ref_y).tolist()))
+    if unknown:
+        raise ValueError(f"generated labels {unknown} do not occur among the real labels")
+    max_per_class = _check_positive("max_per_class", max_per_class)
+    rng = np.random.default_rng(seed)
+
+    def subsample(a: np.ndarray, n: int) -> np.ndarray:
+        return a if len(a) <= n else a[np.sort(rng.choice(len(a), n, replace=False))]
+
+    result: dict[int, dict[str, float]] = {}
+    for c in np.unique(ref_y):
+        real_c, gen_c = ref[ref_y == c], gen[gen_y == c]
+        if len(real_c) < 2:
+            raise ValueError(f"class {c} has fewer than 2 real samples: no diversity to compare with")
+        real_div = mean_pairwise_distance(real_c, max_samples=max_per_class, seed=seed)
+        if real_div == 0:
+            raise ValueError(f"the real samples of class {c} are all identical: no diversity to compare with")
+        n_equal = min(len(gen_c), len(real_c), max_per_class)
+        nn_real = _mean_nearest_neighbour_within(subsample(real_c, max(n_equal, 2)))
+        row = {"n_generated": int(len(gen_c)), "n_real": int(len(real_c)), "generated": 0.0,
+               "real": real_div, "ratio": 0.0, "nn_generated": 0.0, "nn_real": nn_real, "nn_ratio": 0.0}
+        if len(gen_c) >= 2:
+            row["generated"] = mean_pairwise_distance(gen_c, max_samples=max_per_class, seed=seed)
+            row["ratio"] = row["generated"] / real_div
+            row["nn_generated"] = _mean_nearest_neighbour_within(subsample(gen_c, n_equal))
+            row["nn_ratio"] = row["nn_generated"] / nn_real if nn_real > 0 else float("nan")
+        result[int(c)] = row
+    return result
 
 
 def nearest_neighbour_distances(queries: np.ndarray, reference: np.ndarray,

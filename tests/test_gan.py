@@ -189,6 +189,116 @@ def test_two_sample_auc_is_chance_for_real_halves_and_one_for_noise(pneumonia_tr
         gan.classifier_two_sample_auc(images[:2], images[2:4])
 
 
+def test_mean_pairwise_distance_is_exact_and_zero_for_copies():
+    # three points on a line at 0, 3 and 4: pairs 3, 4 and 1, mean 8/3
+    assert gan.mean_pairwise_distance(np.array([[0.0], [3.0], [4.0]])) == pytest.approx(8 / 3)
+    copies = np.repeat(np.random.default_rng(0).random((1, 28, 28, 1)), 10, axis=0)
+    assert gan.mean_pairwise_distance(copies) == pytest.approx(0.0, abs=1e-9)
+    # subsampling keeps the estimate close to the full mean
+    x = np.random.default_rng(1).standard_normal((900, 4))
+    assert gan.mean_pairwise_distance(x, max_samples=300) == pytest.approx(
+        gan.mean_pairwise_distance(x, max_samples=900), rel=0.05)
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        gan.mean_pairwise_distance(np.zeros((1, 3)))
+
+
+def test_per_class_diversity_scores_a_collapsed_class_low_and_real_films_near_one(pneumonia_train):
+    images, labels = pneumonia_train
+    real, real_y = images[:200], labels[:200]
+    # generated set: class 0 is a real-like, diverse set (other real films of class 0);
+    # class 1 has collapsed onto three films, repeated with faint noise
+    normal = images[200:][labels[200:] == 0]
+    sick = images[200:][labels[200:] == 1]
+    rng = np.random.default_rng(0)
+    collapsed = np.clip(sick[rng.integers(0, 3, 100)] + rng.normal(0, 0.002, (100, *sick.shape[1:])), 0, 1)
+    generated = np.concatenate([normal, collapsed])
+    generated_y = np.concatenate([np.zeros(len(normal)), np.ones(100)])
+    report = gan.per_class_diversity(generated, generated_y, real, real_y)
+    assert set(report) == {0, 1}
+    assert 0.8 < report[0]["ratio"] < 1.25 and 0.7 < report[0]["nn_ratio"] < 1.4
+    # three distinct films keep about 2/3 of the pairwise spread: the mean pairwise distance
+    # sees partial collapse only weakly, the nearest-neighbour distance sees it clearly
+    assert report[1]["ratio"] < 0.8
+    assert report[1]["nn_ratio"] < 0.1
+    assert report[1]["n_generated"] == 100 and report[0]["n_real"] == int(np.sum(real_y == 0))
+    for row in report.values():
+        assert row["ratio"] == pytest.approx(row["generated"] / row["real"])
+        assert row["nn_ratio"] == pytest.approx(row["nn_generated"] / row["nn_real"])
+
+
+def test_pooling_classes_hides_a_collapse_that_per_class_diversity_shows(pneumonia_train):
+    # One film per class, each repeated: a complete collapse within both classes. Pooled
+    # over the classes the pairs that cross classes still differ, so the pooled ratio looks
+    # like real data; per class both statistics are exactly 0.
+    images, labels = pneumonia_train
+    one_each = np.stack([images[np.flatnonzero(labels == 0)[0]], images[np.flatnonzero(labels == 1)[0]]])
+    generated_y = np.repeat([0, 1], 50)
+    generated = one_each[generated_y]
+    pooled = gan.mean_pairwise_distance(generated) / gan.mean_pairwise_distance(images)
+    report = gan.per_class_diversity(generated, generated_y, images, labels)
+    for row in report.values():
+        assert row["ratio"] == pytest.approx(0.0, abs=1e-9)
+        assert row["nn_ratio"] == pytest.approx(0.0, abs=1e-9)
+    assert pooled > 0.5
+
+
+def test_per_class_diversity_is_blind_to_artefacts_noise_raises_it(pneumonia_train):
+    # The documented limit: heavy noise makes films *more* different from each other in
+    # pixels, so a ratio at or above 1 is no evidence of good images.
+    images, labels = pneumonia_train
+    noisy = np.clip(images + np.random.default_rng(0).normal(0, 0.3, images.shape), 0, 1)
+    report = gan.per_class_diversity(noisy, labels, images, labels)
+    assert all(row["ratio"] > 1.2 and row["nn_ratio"] > 1.2 for row in report.values())
+
+
+def test_per_class_diversity_handles_a_missing_class_and_rejects_bad_input():
+    rng = np.random.default_rng(0)
+    real, real_y = rng.random((20, 5)), np.repeat([0, 1], 10)
+    report = gan.per_class_diversity(rng.random((6, 5)), np.zeros(6), real, real_y)
+    assert report[1]["n_generated"] == 0 and report[1]["n_real"] == 10
+    assert report[1]["generated"] == 0.0 and report[1]["ratio"] == 0.0 and report[1]["nn_ratio"] == 0.0
+    assert report[1]["real"] == pytest.approx(gan.mean_pairwise_distance(real[10:]))
+    assert report[0]["n_generated"] == 6 and report[0]["ratio"] > 0
+    with pytest.raises(ValueError, match="one entry per sample"):
+        gan.per_class_diversity(rng.random((6, 5)), np.zeros(5), real, real_y)
+    with pytest.raises(ValueError, match="do not occur among the real labels"):
+        gan.per_class_diversity(rng.random((6, 5)), np.full(6, 2), real, real_y)
+    with pytest.raises(ValueError, match="differ in size per sample"):
+        gan.per_class_diversity(rng.random((6, 4)), np.zeros(6), real, real_y)
+    with pytest.raises(ValueError, match="fewer than 2 real samples"):
+        gan.per_class_diversity(rng.random((6, 5)), np.zeros(6), real[:11], real_y[:11])
+    with pytest.raises(ValueError, match="all identical"):
+        gan.per_class_diversity(rng.random((6, 5)), np.zeros(6), np.zeros((4, 5)), [0, 0, 1, 1])
+
+
+def test_high_frequency_share_sees_a_checkerboard_and_noise_but_not_smooth_films(pneumonia_train):
+    images, _ = pneumonia_train
+    np.testing.assert_allclose(gan.high_frequency_share(np.full((2, 8, 8), 0.5)), [0.0, 0.0])
+    checker = (np.indices((28, 28)).sum(axis=0) % 2)[None, ..., None].astype(float)
+    assert gan.high_frequency_share(checker)[0] == pytest.approx(1.0)
+    # a slow sinusoid (period 14 px) has no power at the Nyquist frequency
+    slow = np.tile(np.sin(2 * np.pi * np.arange(28) / 14), (28, 1))[None]
+    assert gan.high_frequency_share(slow)[0] == pytest.approx(0.0, abs=1e-12)
+    real = gan.high_frequency_share(images)
+    assert real.shape == (len(images),) and np.median(real) < 0.02
+    # a faint checkerboard (amplitude 0.05 on [0, 1] films) is hard to see and easy to measure
+    faint = np.clip(images + 0.05 * (checker - 0.5), 0, 1)
+    assert np.median(gan.high_frequency_share(faint)) > 3 * np.median(real)
+    noisy = np.clip(images + np.random.default_rng(0).normal(0, 0.05, images.shape), 0, 1)
+    assert np.median(gan.high_frequency_share(noisy)) > 1.5 * np.median(real)
+    # blur (2 x 2 averages) removes it
+    blurred = np.repeat(np.repeat(images.reshape(-1, 14, 2, 14, 2).mean(axis=(2, 4)), 2, axis=1), 2, axis=2)
+    assert np.median(gan.high_frequency_share(blurred)) < 0.1 * np.median(real)
+    with pytest.raises(ValueError, match="expected grey images"):
+        gan.high_frequency_share(np.zeros((4, 28)))
+    with pytest.raises(ValueError, match="NaN"):
+        gan.high_frequency_share(np.full((1, 4, 4), np.nan))
+    with pytest.raises(ValueError, match="no frequency"):
+        gan.high_frequency_share(np.zeros((1, 5, 5)))
+    with pytest.raises(ValueError, match="min_frequency"):
+        gan.high_frequency_share(np.zeros((1, 4, 4)), min_frequency=0.7)
+
+
 # --------------------------------------------------------------------------- benchmark
 def test_benchmark_smoke_run_on_real_pneumoniamnist(tmp_path):
     require("pneumoniamnist")
