@@ -413,6 +413,33 @@ def fit_classifier(
     )
 
 
+def reference_classifier(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    *,
+    epochs: int,
+    patience: int = 3,
+    min_epochs: int = 0,
+    batch_size: int = 64,
+    seed: int = 0,
+) -> tuple[keras.Model, dict[str, Any]]:
+    """Chapter 04's recipe trained as a *ruler*: a classifier that other checks measure with.
+
+    Seeds everything with ``seed``, builds :func:`improved_cnn` for the images' shape (one
+    sigmoid output) and trains it with :func:`fit_classifier` (class weights, the epoch
+    chosen by validation AUC). The GAN chapter and its benchmark use it for TRTR and TSTR
+    and as the feature extractor of the Fréchet distance, so both measure with the same
+    ruler. Returns the model and what :func:`train` returned.
+    """
+    config.set_seed(seed)
+    model = improved_cnn(x_train.shape[1:], 1, seed=seed)
+    result = fit_classifier(model, x_train, y_train, x_val, y_val, epochs=epochs,
+                            batch_size=batch_size, patience=patience, min_epochs=min_epochs)
+    return model, result
+
+
 def _check_images(model: keras.Model, x: np.ndarray) -> np.ndarray:
     """``x`` as float32 if its shape fits the model's input (images or sequences)."""
     x = np.asarray(x, dtype=np.float32)
