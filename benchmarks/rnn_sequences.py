@@ -36,7 +36,7 @@ from benchmarks.report import build_report, target, write_report  # noqa: E402
 from helpers import config, data, evaluation, models  # noqa: E402
 from helpers import sequences as sq  # noqa: E402
 
-SPLICE_CLASSES = ("EI", "IE", "N")
+SPLICE_CLASSES = sq.SPLICE_CLASSES
 ECG_CLASSES = ("normal", "R-on-T PVC", "PVC", "SP beat", "unclassified")
 
 
@@ -74,31 +74,22 @@ def _multiclass_scores(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int,
 # --------------------------------------------------------------------------- splice
 def run_splice(plan: dict[str, Any], seed: int) -> dict[str, Any]:
     """One seed of the splice-junction benchmark: baseline and hybrid, scored on test once."""
-    from sklearn.linear_model import LogisticRegression
-
     frame = data.load_uci_sequences("splice")
     x = sq.one_hot_dna(frame["sequence"])
     y = frame["label"].map({c: i for i, c in enumerate(SPLICE_CLASSES)}).to_numpy()
     # identical sequences occur more than once: keep each in one split (no leakage)
-    split = data.split_indices(y, groups=frame["sequence"].to_numpy(), seed=seed)
-    train = split["train"][data.stratified_subset(y[split["train"]], plan["n_train"], seed=seed)]
-    val, test = split["val"], split["test"]
+    split = sq.splice_split(frame["sequence"], y, plan["n_train"], seed=seed)
+    train, val, test = split["train"], split["val"], split["test"]
     result: dict[str, Any] = {"seed": seed, "n_train": len(train), "n_val": len(val),
                               "n_test": len(test)}
 
     started = time.time()
-    best = (-1.0, None, None)
-    for k in plan["grid_k"]:
-        features = sq.kmer_features(x, k, positional=True)
-        for c in plan["grid_c"]:
-            model = LogisticRegression(C=c, max_iter=3000).fit(features[train], y[train])
-            score = float(np.mean(model.predict(features[val]) == y[val]))
-            if score > best[0]:
-                best = (score, (k, c), model)
-    (k, c), baseline = best[1], best[2]
+    grid, fitted, (k, c) = sq.kmer_grid_search(x, y, train, val, plan["grid_k"], plan["grid_c"])
+    baseline = fitted[k, c]
     test_pred = baseline.predict(sq.kmer_features(x[test], k, positional=True))
     result.update(_multiclass_scores(y[test], test_pred, 3, prefix="baseline_", n_boot=plan["n_boot"]))
-    result.update({"baseline_k": k, "baseline_C": c, "baseline_val_accuracy": best[0],
+    result.update({"baseline_k": k, "baseline_C": c,
+                   "baseline_val_accuracy": float(grid["validation accuracy"].max()),
                    "baseline_seconds": round(time.time() - started, 1)})
 
     config.set_seed(seed)

@@ -297,6 +297,54 @@ def lstm_autoencoder(
     return model
 
 
+# --------------------------------------------------------------------------- splice pipeline
+#: The splice-junction classes in label order: donor (exon-intron), acceptor, neither.
+SPLICE_CLASSES = ("EI", "IE", "N")
+
+
+def splice_split(sequences: Sequence[str], labels: np.ndarray, n_train: int | None = None,
+                 seed: int = 42) -> dict[str, np.ndarray]:
+    """Train/validation/test indices for the splice windows, identical windows kept together.
+
+    The UCI file repeats some windows; a random split would put copies in training and test
+    and flatter every model (the leakage of chapter 01). The split is stratified and grouped
+    by the sequence itself (``data.split_indices``); ``n_train`` keeps a class-stratified
+    subset of the training windows (profiles use it). The chapter and the benchmark both
+    split this way.
+    """
+    from . import data
+
+    labels = np.asarray(labels)
+    split = data.split_indices(labels, groups=np.asarray(sequences), seed=seed)
+    train = split["train"][data.stratified_subset(labels[split["train"]], n_train, seed=seed)]
+    return {"train": train, "val": split["val"], "test": split["test"]}
+
+
+def kmer_grid_search(onehot: np.ndarray, labels: np.ndarray, train: np.ndarray, val: np.ndarray,
+                     grid_k: Sequence[int], grid_c: Sequence[float]) -> tuple[Any, dict, tuple[int, float]]:
+    """The positional k-mer + logistic-regression baseline, its (k, C) chosen on validation.
+
+    Fits one model per ``(k, C)`` on the ``train`` rows and scores it on the ``val`` rows.
+    Returns the grid as a DataFrame (``k, C, features, validation accuracy``), the fitted
+    models keyed by ``(k, C)`` and the chosen ``(k, C)`` (the first best on validation).
+    The test rows never enter here.
+    """
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    rows, fitted = [], {}
+    for k in grid_k:
+        features = kmer_features(onehot, k, positional=True)
+        for c in grid_c:
+            model = LogisticRegression(C=c, max_iter=3000).fit(features[train], labels[train])
+            fitted[k, c] = model
+            rows.append({"k": k, "C": c, "features": features.shape[1],
+                         "validation accuracy": model.score(features[val], labels[val])})
+    grid = pd.DataFrame(rows)
+    best = grid.loc[grid["validation accuracy"].idxmax()]
+    return grid, fitted, (int(best["k"]), float(best["C"]))
+
+
 #: The learning-rate schedule the sequence models were tuned with, for ``models.train``:
 #: divide the rate by 3 after ``patience // 2`` epochs without a lower validation loss.
 RNN_SCHEDULE: dict[str, float] = {"lr_factor": 1 / 3, "min_lr": 0.0}
@@ -316,5 +364,5 @@ def reconstruction_error(model: Any, series: np.ndarray, batch_size: int = 256) 
 __all__ = [
     "BASES", "IUPAC", "CELLS", "one_hot_dna", "ambiguity_counts", "kmer_names", "kmer_features",
     "pad_sequences", "rnn_classifier", "conv_bilstm_classifier", "lstm_autoencoder",
-    "RNN_SCHEDULE", "reconstruction_error",
+    "RNN_SCHEDULE", "reconstruction_error", "SPLICE_CLASSES", "splice_split", "kmer_grid_search",
 ]

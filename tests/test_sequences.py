@@ -268,3 +268,31 @@ def test_benchmark_smoke_writes_a_json_report(task, dataset, tmp_path):
     assert report["provenance"]["peak_memory_mb"]["host_rss_mb"] > 0
     assert report["provenance"]["versions"]["tensorflow"]
     assert report["model_card"]["not_for"]
+
+
+# --------------------------------------------------------------------------- splice pipeline
+def test_splice_split_keeps_identical_windows_together_and_subsets_training():
+    require("splice")
+    frame = data.load_uci_sequences("splice")
+    y = frame["label"].map({c: i for i, c in enumerate(sq.SPLICE_CLASSES)}).to_numpy()
+    split = sq.splice_split(frame["sequence"], y, seed=0)
+    seen = {name: set(frame["sequence"].to_numpy()[idx]) for name, idx in split.items()}
+    assert not (seen["train"] & seen["test"]) and not (seen["train"] & seen["val"])
+    assert sum(len(idx) for idx in split.values()) == len(frame)
+    small = sq.splice_split(frame["sequence"], y, n_train=150, seed=0)
+    assert len(small["train"]) == 150 and set(small["train"]) <= set(split["train"])
+    assert np.array_equal(small["test"], split["test"])  # the subset never touches test
+
+
+def test_kmer_grid_search_chooses_the_best_validation_cell():
+    rng = np.random.default_rng(0)
+    bases = np.array(list("ACGT"))
+    seqs = ["".join(rng.choice(bases, 12)) for _ in range(90)]
+    y = np.array([int(s[5] == "G") for s in seqs])  # the class is one base at one position
+    x = sq.one_hot_dna(seqs)
+    train, val = np.arange(60), np.arange(60, 90)
+    grid, fitted, (k, c) = sq.kmer_grid_search(x, y, train, val, (1, 2), (0.01, 10.0))
+    assert len(grid) == 4 and set(fitted) == {(1, 0.01), (1, 10.0), (2, 0.01), (2, 10.0)}
+    best = grid.loc[grid["validation accuracy"].idxmax()]
+    assert (k, c) == (int(best["k"]), float(best["C"]))
+    assert grid["validation accuracy"].max() >= 0.9  # a positional 1-mer sees position 6
