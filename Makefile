@@ -70,6 +70,7 @@ bench: setup
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check helpers benchmarks tests book/_ext
 
 # Debian packages the browser test needs (run once, as root or with sudo): the browser,
 # and fonts for the book's Latin and Chinese text (the glossary is bilingual).

@@ -39,35 +39,53 @@ def make_plan(settings: config.Settings) -> dict[str, Any]:
     images. Classifier epochs: early stopping on validation AUC (real validation split for
     both TRTR and TSTR), not before ``min_epochs``."""
     pick = settings.pick
-    return {"size": pick(None, 28, gpu=64), "n_train": pick(None, None, smoke=512),
-            "gan_steps": pick(None, smoke=50, cpu=2500, gpu=10000), "batch_size": 64,
-            "n_generated": pick(None, None, smoke=256), "max_epochs": pick(None, smoke=1, cpu=12, gpu=30),
-            "min_epochs": pick(None, smoke=0, cpu=4, gpu=10), "patience": pick(None, smoke=1, cpu=4, gpu=8),
-            "latent_dim": pick(None, 64, gpu=128), "base_filters": pick(None, 64, smoke=32)}
+    return {
+        "size": pick(None, 28, gpu=64),
+        "n_train": pick(None, None, smoke=512),
+        "gan_steps": pick(None, smoke=50, cpu=2500, gpu=10000),
+        "batch_size": 64,
+        "n_generated": pick(None, None, smoke=256),
+        "max_epochs": pick(None, smoke=1, cpu=12, gpu=30),
+        "min_epochs": pick(None, smoke=0, cpu=4, gpu=10),
+        "patience": pick(None, smoke=1, cpu=4, gpu=8),
+        "latent_dim": pick(None, 64, gpu=128),
+        "base_filters": pick(None, 64, smoke=32),
+    }
 
 
 TARGETS = [("tstr_over_trtr", ">=", 0.90), ("n_flagged", "<=", 0)]
 METRICS = {
     "trtr_test_auc": {"label": "test AUC, classifier trained on real films (TRTR)", "unit": ""},
-    "tstr_test_auc": {"label": "test AUC, classifier trained on generated films (TSTR)", "unit": ""},
+    "tstr_test_auc": {
+        "label": "test AUC, classifier trained on generated films (TSTR)",
+        "unit": "",
+    },
     "tstr_over_trtr": {"label": "TSTR / TRTR", "unit": ""},
-    "fd_generated_vs_real_train": {"label": "Fréchet distance, generated vs real training films",
-                                   "unit": "feature distance"},
-    "fd_real_test_vs_real_train": {"label": "Fréchet distance, real test vs real training films "
-                                            "(baseline)", "unit": "feature distance"},
-    "c2st_auc_features_generated_vs_real_test": {"label": "two-sample AUC in features, generated vs "
-                                                          "real (0.5 = indistinguishable)", "unit": ""},
-    "n_flagged": {"label": "generated films flagged as near-copies of a training film",
-                  "unit": "films"},
+    "fd_generated_vs_real_train": {
+        "label": "Fréchet distance, generated vs real training films",
+        "unit": "feature distance",
+    },
+    "fd_real_test_vs_real_train": {
+        "label": "Fréchet distance, real test vs real training films (baseline)",
+        "unit": "feature distance",
+    },
+    "c2st_auc_features_generated_vs_real_test": {
+        "label": "two-sample AUC in features, generated vs real (0.5 = indistinguishable)",
+        "unit": "",
+    },
+    "n_flagged": {
+        "label": "generated films flagged as near-copies of a training film",
+        "unit": "films",
+    },
     "gan_seconds": {"label": "GAN training seconds", "unit": "s"},
 }
 MODEL_CARD = {
     "intended_use": "Teaching: what a class-conditional DCGAN learns from chest films, and how to "
-                    "check synthetic images for fidelity, usefulness and memorisation.",
+    "check synthetic images for fidelity, usefulness and memorisation.",
     "data": "PneumoniaMNIST (MedMNIST v2) training split: paediatric chest X-rays at 28 px (64 px in "
-            "the gpu profile), one centre in Guangzhou.",
+    "the gpu profile), one centre in Guangzhou.",
     "not_for": "Making training data for any clinical model; sharing as 'anonymous' patient data "
-               "(absence of near-copies is not a privacy guarantee); any clinical decision.",
+    "(absence of near-copies is not a privacy guarantee); any clinical decision.",
     "failure_modes": [
         "GAN training is unstable: the same seed on another machine gave a much lower TSTR/TRTR "
         "ratio, so single-seed numbers are not reproducible (GAN chapter).",
@@ -80,28 +98,61 @@ MODEL_CARD = {
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options (see ``--help``)."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--dataset", default="pneumoniamnist", help="binary MedMNIST 2D grey-scale flag")
-    parser.add_argument("--profile", default="auto", choices=[*config.PROFILE_NAMES, "auto"],
-                        help="smoke: 512 films, 50 GAN steps; cpu: 28 px, 2500 steps; gpu: 64 px, "
-                             "10000 steps (DL4H_PROFILE wins)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
-                        help="one run per seed: GAN, generated sample and both classifiers re-seeded")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument(
+        "--dataset", default="pneumoniamnist", help="binary MedMNIST 2D grey-scale flag"
+    )
+    parser.add_argument(
+        "--profile",
+        default="auto",
+        choices=[*config.PROFILE_NAMES, "auto"],
+        help="smoke: 512 films, 50 GAN steps; cpu: 28 px, 2500 steps; gpu: 64 px, "
+        "10000 steps (DL4H_PROFILE wins)",
+    )
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=[0, 1, 2],
+        help="one run per seed: GAN, generated sample and both classifiers re-seeded",
+    )
     parser.add_argument("--steps", type=int, default=None, help="override the profile's GAN steps")
-    parser.add_argument("--label-smoothing", type=float, default=0.1,
-                        help="one-sided label smoothing of the discriminator's real targets")
-    parser.add_argument("--out", default=None,
-                        help="JSON report path (default benchmarks/reports/gan_<dataset>_<profile>.json)")
+    parser.add_argument(
+        "--label-smoothing",
+        type=float,
+        default=0.1,
+        help="one-sided label smoothing of the discriminator's real targets",
+    )
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="JSON report path (default benchmarks/reports/gan_<dataset>_<profile>.json)",
+    )
     return parser.parse_args(argv)
 
 
-def train_classifier(x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
-                     settings: dict[str, Any], seed: int) -> tuple[Any, int]:
+def train_classifier(
+    x: np.ndarray,
+    y: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    settings: dict[str, Any],
+    seed: int,
+) -> tuple[Any, int]:
     """The reference classifier (``models.reference_classifier``, as in the GAN chapter)."""
     model, result = models.reference_classifier(
-        x, y, x_val, y_val, epochs=settings["max_epochs"], batch_size=settings["batch_size"],
-        patience=settings["patience"], min_epochs=settings["min_epochs"], seed=seed)
+        x,
+        y,
+        x_val,
+        y_val,
+        epochs=settings["max_epochs"],
+        batch_size=settings["batch_size"],
+        patience=settings["patience"],
+        min_epochs=settings["min_epochs"],
+        seed=seed,
+    )
     return model, result["epochs_run"]
 
 
@@ -110,8 +161,13 @@ def _auc(model: Any, x: np.ndarray, y: np.ndarray) -> float:
     return evaluation.medmnist_auc_acc(y.reshape(-1, 1), score, "binary-class")[0]
 
 
-def run_seed(args: argparse.Namespace, settings: dict[str, Any], seed: int,
-             splits: dict[str, tuple[np.ndarray, np.ndarray]], n_classes: int) -> dict[str, Any]:
+def run_seed(
+    args: argparse.Namespace,
+    settings: dict[str, Any],
+    seed: int,
+    splits: dict[str, tuple[np.ndarray, np.ndarray]],
+    n_classes: int,
+) -> dict[str, Any]:
     """One seed: TRTR classifier, GAN, generated films, TSTR classifier, fidelity, memorisation."""
     x_train, y_train = splits["train"]
     x_val, y_val = splits["val"]
@@ -128,13 +184,24 @@ def run_seed(args: argparse.Namespace, settings: dict[str, Any], seed: int,
     tick = time.time()
     config.set_seed(seed)
     model = gan.GAN(
-        gan.build_generator(settings["latent_dim"], n_classes, image_size=settings["size"],
-                            base_filters=settings["base_filters"]),
-        gan.build_discriminator(x_train.shape[1:], n_classes, base_filters=settings["base_filters"]),
+        gan.build_generator(
+            settings["latent_dim"],
+            n_classes,
+            image_size=settings["size"],
+            base_filters=settings["base_filters"],
+        ),
+        gan.build_discriminator(
+            x_train.shape[1:], n_classes, base_filters=settings["base_filters"]
+        ),
         label_smoothing=args.label_smoothing,
     )
-    history = model.train(gan.to_tanh_range(x_train), y_train, steps=settings["gan_steps"],
-                          batch_size=settings["batch_size"], seed=seed)
+    history = model.train(
+        gan.to_tanh_range(x_train),
+        y_train,
+        steps=settings["gan_steps"],
+        batch_size=settings["batch_size"],
+        seed=seed,
+    )
     timings["gan_seconds"] = round(time.time() - tick, 1)
 
     # 3. Generated images with the training split's class proportions.
@@ -161,37 +228,68 @@ def run_seed(args: argparse.Namespace, settings: dict[str, Any], seed: int,
         "n_per_set": int(n_fd),
         "fd_generated_vs_real_train": gan.frechet_distance(f_gen, f_train),
         "fd_real_test_vs_real_train": gan.frechet_distance(f_test, f_train),
-        "c2st_auc_features_generated_vs_real_test": gan.classifier_two_sample_auc(f_test, f_gen, seed=seed),
-        "c2st_auc_features_real_train_vs_real_test": gan.classifier_two_sample_auc(f_test, f_train, seed=seed),
+        "c2st_auc_features_generated_vs_real_test": gan.classifier_two_sample_auc(
+            f_test, f_gen, seed=seed
+        ),
+        "c2st_auc_features_real_train_vs_real_test": gan.classifier_two_sample_auc(
+            f_test, f_train, seed=seed
+        ),
         "c2st_auc_pixels_generated_vs_real_test": gan.classifier_two_sample_auc(
-            x_test[test_pick], x_gen[gen_pick], seed=seed),
+            x_test[test_pick], x_gen[gen_pick], seed=seed
+        ),
         "c2st_auc_pixels_real_train_vs_real_test": gan.classifier_two_sample_auc(
-            x_test[test_pick], x_train[train_pick], seed=seed),
+            x_test[test_pick], x_train[train_pick], seed=seed
+        ),
     }
 
     # 6. Memorisation: nearest training image of every generated image vs of every real test image.
     memo = gan.memorisation_report(x_gen, x_train, x_test, percentile=1.0)
-    memorisation = {key: memo[key] for key in (
-        "threshold", "percentile", "n_generated", "n_flagged", "fraction_flagged", "generated_median",
-        "generated_min", "real_test_median", "real_test_min")}
+    memorisation = {
+        key: memo[key]
+        for key in (
+            "threshold",
+            "percentile",
+            "n_generated",
+            "n_flagged",
+            "fraction_flagged",
+            "generated_median",
+            "generated_min",
+            "real_test_median",
+            "real_test_min",
+        )
+    }
     memorisation["flagged"] = memo["flagged"][:50]
     ratio = tstr_test_auc / trtr_test_auc
-    print(f"seed {seed}: TRTR test AUC {trtr_test_auc:.3f}, TSTR test AUC {tstr_test_auc:.3f} "
-          f"(ratio {ratio:.3f}); FD gen {fidelity['fd_generated_vs_real_train']:.2f} vs real "
-          f"{fidelity['fd_real_test_vs_real_train']:.2f}; flagged {memo['n_flagged']}/{n_gen}", flush=True)
+    print(
+        f"seed {seed}: TRTR test AUC {trtr_test_auc:.3f}, TSTR test AUC {tstr_test_auc:.3f} "
+        f"(ratio {ratio:.3f}); FD gen {fidelity['fd_generated_vs_real_train']:.2f} vs real "
+        f"{fidelity['fd_real_test_vs_real_train']:.2f}; flagged {memo['n_flagged']}/{n_gen}",
+        flush=True,
+    )
     return {
-        "seed": seed, "trtr_test_auc": trtr_test_auc, "tstr_test_auc": tstr_test_auc,
-        "tstr_over_trtr": ratio, "trtr_val_auc": trtr_val_auc, "tstr_val_auc": tstr_val_auc,
-        "trtr_epochs": trtr_epochs, "tstr_epochs": tstr_epochs, "n_generated": n_gen,
+        "seed": seed,
+        "trtr_test_auc": trtr_test_auc,
+        "tstr_test_auc": tstr_test_auc,
+        "tstr_over_trtr": ratio,
+        "trtr_val_auc": trtr_val_auc,
+        "tstr_val_auc": tstr_val_auc,
+        "trtr_epochs": trtr_epochs,
+        "tstr_epochs": tstr_epochs,
+        "n_generated": n_gen,
         **{k: v for k, v in fidelity.items() if k != "n_per_set"},
-        "n_flagged": int(memo["n_flagged"]), "gan_seconds": timings["gan_seconds"],
-        "gan": {"generator_parameters": int(model.generator.count_params()),
-                "discriminator_parameters": int(model.discriminator.count_params()),
-                "final_d_loss_mean_last_100": float(np.mean(history["d_loss"][-100:])),
-                "final_g_loss_mean_last_100": float(np.mean(history["g_loss"][-100:])),
-                "final_d_real_mean_last_100": float(np.mean(history["d_real"][-100:])),
-                "final_d_fake_mean_last_100": float(np.mean(history["d_fake"][-100:]))},
-        "fidelity_n_per_set": int(n_fd), "memorisation": memorisation, "timings": timings,
+        "n_flagged": int(memo["n_flagged"]),
+        "gan_seconds": timings["gan_seconds"],
+        "gan": {
+            "generator_parameters": int(model.generator.count_params()),
+            "discriminator_parameters": int(model.discriminator.count_params()),
+            "final_d_loss_mean_last_100": float(np.mean(history["d_loss"][-100:])),
+            "final_g_loss_mean_last_100": float(np.mean(history["g_loss"][-100:])),
+            "final_d_real_mean_last_100": float(np.mean(history["d_real"][-100:])),
+            "final_d_fake_mean_last_100": float(np.mean(history["d_fake"][-100:])),
+        },
+        "fidelity_n_per_set": int(n_fd),
+        "memorisation": memorisation,
+        "timings": timings,
     }
 
 
@@ -212,28 +310,43 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     import tensorflow as tf  # imported quietly by helpers.config already
 
     tf.get_logger().setLevel("ERROR")  # "retracing" warnings: expected with a new model per seed
-    splits = {name: (images, labels.reshape(-1).astype("int32")) for name, (images, labels)
-              in data.load_medmnist_splits(args.dataset, settings["size"], settings["n_train"],
-                                           seed=0).items()}
+    splits = {
+        name: (images, labels.reshape(-1).astype("int32"))
+        for name, (images, labels) in data.load_medmnist_splits(
+            args.dataset, settings["size"], settings["n_train"], seed=0
+        ).items()
+    }
     per_seed = [run_seed(args, settings, seed, splits, len(info["label"])) for seed in args.seeds]
     report = build_report(
-        benchmark="gan_medmnist", dataset=f"{args.dataset} ({settings['size']} px)", profile=profile,
+        benchmark="gan_medmnist",
+        dataset=f"{args.dataset} ({settings['size']} px)",
+        profile=profile,
         seeds=args.seeds,
-        settings={**settings, "label_smoothing": args.label_smoothing,
-                  "n_train": len(splits["train"][0]), "n_val": len(splits["val"][0]),
-                  "n_test": len(splits["test"][0]),
-                  "recipe": "class-conditional DCGAN (label embedding), Adam 2e-4 beta1 0.5, "
-                            "non-saturating loss, one-sided label smoothing; classifiers: the CNN "
-                            "chapter's improved_cnn with class weights and early stopping on real "
-                            "validation AUC",
-                  "selection": "classifier epochs chosen on the real validation split; GAN settings "
-                               "fixed in advance; test split predicted only"},
-        metrics=METRICS, per_seed=per_seed, model_card=MODEL_CARD, argv=argv,
-        script="benchmarks/gan_medmnist.py", started=started,
-        reference={"citation": "none on this protocol",
-                   "protocol": "No published TSTR/TRTR or Fréchet distance uses this classifier's "
-                               "features on PneumoniaMNIST; the real-vs-real rows are the baselines.",
-                   "rows": {}},
+        settings={
+            **settings,
+            "label_smoothing": args.label_smoothing,
+            "n_train": len(splits["train"][0]),
+            "n_val": len(splits["val"][0]),
+            "n_test": len(splits["test"][0]),
+            "recipe": "class-conditional DCGAN (label embedding), Adam 2e-4 beta1 0.5, "
+            "non-saturating loss, one-sided label smoothing; classifiers: the CNN "
+            "chapter's improved_cnn with class weights and early stopping on real "
+            "validation AUC",
+            "selection": "classifier epochs chosen on the real validation split; GAN settings "
+            "fixed in advance; test split predicted only",
+        },
+        metrics=METRICS,
+        per_seed=per_seed,
+        model_card=MODEL_CARD,
+        argv=argv,
+        script="benchmarks/gan_medmnist.py",
+        started=started,
+        reference={
+            "citation": "none on this protocol",
+            "protocol": "No published TSTR/TRTR or Fréchet distance uses this classifier's "
+            "features on PneumoniaMNIST; the real-vs-real rows are the baselines.",
+            "rows": {},
+        },
         targets=[target(*goal) for goal in TARGETS],
     )
     out = args.out or f"benchmarks/reports/gan_{args.dataset}_{profile}.json"

@@ -56,9 +56,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from helpers import config  # noqa: E402
 
-REPORT_KEYS = ("benchmark", "dataset", "profile", "seeds", "settings", "metrics", "headline",
-               "spread", "per_seed", "baselines", "reference", "targets", "provenance",
-               "model_card", "details")
+REPORT_KEYS = (
+    "benchmark",
+    "dataset",
+    "profile",
+    "seeds",
+    "settings",
+    "metrics",
+    "headline",
+    "spread",
+    "per_seed",
+    "baselines",
+    "reference",
+    "targets",
+    "provenance",
+    "model_card",
+    "details",
+)
 MODEL_CARD_KEYS = ("intended_use", "data", "not_for", "failure_modes")
 OPERATORS = {">=": np.greater_equal, "<=": np.less_equal}
 
@@ -81,8 +95,12 @@ def peak_memory_mb() -> dict[str, float]:
 def spread(values: Sequence[float]) -> dict[str, float | int | None]:
     """Sample standard deviation (``ddof=1``), minimum, maximum and count of ``values``."""
     array = np.asarray(values, dtype=float)
-    return {"sd": float(array.std(ddof=1)) if array.size > 1 else None,
-            "min": float(array.min()), "max": float(array.max()), "n": int(array.size)}
+    return {
+        "sd": float(array.std(ddof=1)) if array.size > 1 else None,
+        "min": float(array.min()),
+        "max": float(array.max()),
+        "n": int(array.size),
+    }
 
 
 def target(metric: str, op: str, value: float) -> dict[str, Any]:
@@ -122,11 +140,15 @@ def build_report(
     verdicts = []
     for goal in targets:
         mean = headline[goal["metric"]]
-        verdicts.append({**goal, "mean": mean,
-                         "met": bool(OPERATORS[goal["op"]](mean, goal["value"]))})
+        verdicts.append(
+            {**goal, "mean": mean, "met": bool(OPERATORS[goal["op"]](mean, goal["value"]))}
+        )
     env = config.environment_report(profile)
-    versions = {k: env[k] for k in ("python", "numpy", "pandas", "scikit-learn", "tensorflow",
-                                    "keras") if k in env}
+    versions = {
+        k: env[k]
+        for k in ("python", "numpy", "pandas", "scikit-learn", "tensorflow", "keras")
+        if k in env
+    }
     report = {
         "benchmark": benchmark,
         "dataset": dataset,
@@ -141,8 +163,12 @@ def build_report(
         "reference": dict(reference) if reference is not None else None,
         "targets": verdicts,
         "provenance": {
-            "machine": {"platform": env["platform"], "cpu_count": env["cpu_count"],
-                        "gpus": env["gpus"], "mixed_precision": env["mixed_precision_policy"]},
+            "machine": {
+                "platform": env["platform"],
+                "cpu_count": env["cpu_count"],
+                "gpus": env["gpus"],
+                "mixed_precision": env["mixed_precision_policy"],
+            },
             "versions": versions,
             "seconds": round(time.time() - started, 1),
             "peak_memory_mb": peak_memory_mb(),
@@ -165,7 +191,9 @@ def validate(report: Mapping[str, Any], name: str = "report") -> None:
         missing, extra = sorted(set(REPORT_KEYS) - keys), sorted(keys - set(REPORT_KEYS))
         raise ReportFormatError(f"{name}: missing keys {missing}, unexpected keys {extra}")
     if len(report["per_seed"]) != len(report["seeds"]):
-        raise ReportFormatError(f"{name}: {len(report['per_seed'])} runs for {len(report['seeds'])} seeds")
+        raise ReportFormatError(
+            f"{name}: {len(report['per_seed'])} runs for {len(report['seeds'])} seeds"
+        )
     for metric, meta in report["metrics"].items():
         if "label" not in meta or "unit" not in meta:
             raise ReportFormatError(f"{name}: metric {metric!r} needs a label and a unit")

@@ -101,8 +101,9 @@ class Ledger:
         self.write = write
         self._save()
 
-    def check(self, name: str, holds, *, true: str, false: str, evidence: str = "",
-              lesson: bool = True) -> Claim:
+    def check(
+        self, name: str, holds, *, true: str, false: str, evidence: str = "", lesson: bool = True
+    ) -> Claim:
         """Record whether claim ``name`` holds in this run and return it.
 
         ``holds`` is coerced with ``bool`` (NumPy booleans are fine; NaN is refused, because
@@ -118,8 +119,9 @@ class Ledger:
         if not true.strip() or not false.strip():
             raise ValueError(f"claim {name!r}: give both the 'true' and the 'false' sentence")
         held = bool(holds)
-        result = Claim(self.chapter, str(name), held, true if held else false, evidence,
-                       self.profile, lesson)
+        result = Claim(
+            self.chapter, str(name), held, true if held else false, evidence, self.profile, lesson
+        )
         self.claims[result.name] = result
         self._save()
         return result

@@ -74,8 +74,15 @@ class Settings:
     batch_size: int
     seed: int = DEFAULT_SEED
 
-    def pick(self, value: Any = None, default: Any = _UNSET, *, smoke: Any = _UNSET,
-             cpu: Any = _UNSET, gpu: Any = _UNSET) -> Any:
+    def pick(
+        self,
+        value: Any = None,
+        default: Any = _UNSET,
+        *,
+        smoke: Any = _UNSET,
+        cpu: Any = _UNSET,
+        gpu: Any = _UNSET,
+    ) -> Any:
         """Return ``value`` if it is not ``None``, else this profile's choice, else ``default``.
 
         Notebooks and benchmarks resolve their own knobs with it, e.g.
@@ -90,8 +97,9 @@ class Settings:
         if choice is _UNSET:
             choice = default
         if choice is _UNSET:
-            raise TypeError(f"no value for profile {self.profile!r}: pass {self.profile}=... "
-                            "or a default")
+            raise TypeError(
+                f"no value for profile {self.profile!r}: pass {self.profile}=... or a default"
+            )
         return choice
 
 
@@ -197,8 +205,14 @@ def setup_devices(profile: str, mixed_precision: bool | None = None) -> Any:
     return tf.distribute.get_strategy()
 
 
-def setup(profile: str = "auto", seed: int = DEFAULT_SEED, *, deterministic: bool = False,
-          quiet: bool = False, **overrides: Any) -> Settings:
+def setup(
+    profile: str = "auto",
+    seed: int = DEFAULT_SEED,
+    *,
+    deterministic: bool = False,
+    quiet: bool = False,
+    **overrides: Any,
+) -> Settings:
     """Do what every notebook does first: resolve the profile, seed, set up devices.
 
     Returns the :class:`Settings` (see :func:`get_settings` for ``overrides``) and prints
@@ -223,9 +237,11 @@ def environment_line(profile: str) -> str:
 
     gpus = tf.config.list_physical_devices("GPU")
     device = f"{len(gpus)} GPU(s)" if gpus else f"CPU ({os.cpu_count()} cores)"
-    return (f"profile {profile} | {device} | Python {sys.version.split()[0]}, TensorFlow "
-            f"{_version('tensorflow')}, Keras {_version('keras')}, NumPy {_version('numpy')} | "
-            f"data root {data.data_root()}")
+    return (
+        f"profile {profile} | {device} | Python {sys.version.split()[0]}, TensorFlow "
+        f"{_version('tensorflow')}, Keras {_version('keras')}, NumPy {_version('numpy')} | "
+        f"data root {data.data_root()}"
+    )
 
 
 def _version(package: str) -> str:
@@ -259,8 +275,17 @@ def environment_report(profile: str | None = None) -> dict[str, Any]:
         "profile": profile if profile is not None else resolve_profile("auto"),
         "data_root": str(data.data_root()),
     }
-    for package in ("numpy", "pandas", "scikit-learn", "tensorflow", "keras", "pydicom",
-                    "pooch", "matplotlib", "seaborn"):
+    for package in (
+        "numpy",
+        "pandas",
+        "scikit-learn",
+        "tensorflow",
+        "keras",
+        "pydicom",
+        "pooch",
+        "matplotlib",
+        "seaborn",
+    ):
         report[package] = _version(package)
     report["mixed_precision_policy"] = __import__("keras").mixed_precision.global_policy().name
     report["datasets_cached"] = ", ".join(data.cached_datasets()) or "none"

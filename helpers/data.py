@@ -107,7 +107,9 @@ class DatasetInfo:
 
     def __post_init__(self) -> None:
         if not self.known_hash and not self.unverified_reason:
-            raise ValueError(f"registry entry {self.name!r} needs a checksum or the reason it has none")
+            raise ValueError(
+                f"registry entry {self.name!r} needs a checksum or the reason it has none"
+            )
 
 
 @dataclass(frozen=True)
@@ -154,7 +156,9 @@ MEDMNIST_INFO: dict[str, Any] = _load_medmnist_info()
 def _medmnist_entries() -> dict[str, DatasetInfo]:
     entries = {}
     for flag, info in MEDMNIST_INFO.items():
-        citation = MEDMNIST_CITATION + (" " + _MEDMNIST_SOURCES[flag] if flag in _MEDMNIST_SOURCES else "")
+        citation = MEDMNIST_CITATION + (
+            " " + _MEDMNIST_SOURCES[flag] if flag in _MEDMNIST_SOURCES else ""
+        )
         for size in MEDMNIST_SIZES:
             name = medmnist_name(flag, size)
             file = info["files"][str(size)]
@@ -167,8 +171,10 @@ def _medmnist_entries() -> dict[str, DatasetInfo]:
                 citation=citation,
                 description=f"MedMNIST {flag} at {size}x{size} px ({info['task']}, "
                 f"{len(info['label'])} classes, {info['n_channels']} channel(s)).",
-                also_accepted=tuple(AlternativeHash("md5:" + alt["md5"], alt["reason"])
-                                    for alt in file.get("also_accepted", ())),
+                also_accepted=tuple(
+                    AlternativeHash("md5:" + alt["md5"], alt["reason"])
+                    for alt in file.get("also_accepted", ())
+                ),
             )
     return entries
 
@@ -266,8 +272,9 @@ _offline_from_env = offline  # fetch() has an argument of the same name
 
 def unverified_entries() -> dict[str, str]:
     """Registry entries without a checksum, with the reason each has none."""
-    return {name: info.unverified_reason or "" for name, info in REGISTRY.items()
-            if not info.known_hash}
+    return {
+        name: info.unverified_reason or "" for name, info in REGISTRY.items() if not info.known_hash
+    }
 
 
 def dataset_info(name: str) -> DatasetInfo:
@@ -325,8 +332,9 @@ def _digests(path: Path, algorithms: set[str], info: DatasetInfo) -> dict[str, s
     except PermissionError as error:
         raise _unreadable(info, path, error) from error
     except OSError as error:
-        raise DatasetCorrupt(f"{info.name}: reading {path} failed ({error}). "
-                             + _keep_and_refetch(info, path)) from error
+        raise DatasetCorrupt(
+            f"{info.name}: reading {path} failed ({error}). " + _keep_and_refetch(info, path)
+        ) from error
     return {algorithm: digest.hexdigest() for algorithm, digest in digests.items()}
 
 
@@ -354,8 +362,10 @@ def _check_root(root: Path) -> None:
         is_folder = root.is_dir()
         exists = is_folder or root.exists()
     except OSError as error:
-        raise DatasetUnreadable(f"cannot look at the data root {root} ({error}); set {DATA_ENV} "
-                                "to a folder you can read") from error
+        raise DatasetUnreadable(
+            f"cannot look at the data root {root} ({error}); set {DATA_ENV} "
+            "to a folder you can read"
+        ) from error
     if exists and not is_folder:
         raise DatasetUnreadable(
             f"the data root {root} is a file, not a folder. Set {DATA_ENV} to the folder that "
@@ -370,8 +380,9 @@ def _stat_target(info: DatasetInfo, target: Path) -> os.stat_result | None:
     except FileNotFoundError:
         return None
     except NotADirectoryError as error:
-        blocker = next((p for p in reversed(target.parents) if p.exists() and not p.is_dir()),
-                       target.parent)
+        blocker = next(
+            (p for p in reversed(target.parents) if p.exists() and not p.is_dir()), target.parent
+        )
         raise DatasetUnreadable(
             f"{info.name}: cannot look for {target}: {blocker} is a file where a folder is "
             "expected. Move that file aside (keep it) or set "
@@ -386,17 +397,27 @@ def _stat_target(info: DatasetInfo, target: Path) -> os.stat_result | None:
             f"helpers.data.fetch({info.name!r}) online."
         )
     if not stat.S_ISREG(result.st_mode):
-        raise DatasetUnreadable(f"{info.name}: {target} is not a regular file; put the "
-                                "downloaded file at that path.")
+        raise DatasetUnreadable(
+            f"{info.name}: {target} is not a regular file; put the downloaded file at that path."
+        )
     if not os.access(target, os.R_OK):
         raise _unreadable(info, target, PermissionError("permission denied"))
     return result
 
 
-def _version_key(path: Path, found: os.stat_result, hashes: tuple[str | None, ...]) -> tuple[Any, ...]:
+def _version_key(
+    path: Path, found: os.stat_result, hashes: tuple[str | None, ...]
+) -> tuple[Any, ...]:
     """What identifies one version of a file for the checksum memo (no marker files needed)."""
-    return (str(path), found.st_size, found.st_mtime_ns, found.st_ctime_ns, found.st_ino,
-            found.st_dev, hashes)
+    return (
+        str(path),
+        found.st_size,
+        found.st_mtime_ns,
+        found.st_ctime_ns,
+        found.st_ino,
+        found.st_dev,
+        hashes,
+    )
 
 
 def _record(check: ChecksumCheck, key: tuple[Any, ...] | None = None) -> ChecksumCheck:
@@ -411,16 +432,25 @@ def _verify(info: DatasetInfo, target: Path, found: os.stat_result, force: bool)
     accepted = [(info.known_hash, "official", "the registered checksum")] if info.known_hash else []
     accepted += [(alt.known_hash, "alternative", alt.reason) for alt in info.also_accepted]
     if not accepted:
-        return _record(ChecksumCheck(info.name, target, "unchecked", None,
-                                     "the registry holds no checksum for this file; the "
-                                     "loader's checks of shape, labels and row count apply"))
+        return _record(
+            ChecksumCheck(
+                info.name,
+                target,
+                "unchecked",
+                None,
+                "the registry holds no checksum for this file; the "
+                "loader's checks of shape, labels and row count apply",
+            )
+        )
     key = _version_key(target, found, tuple(h for h, _, _ in accepted))
     if not force and key in _CHECKED:
         return _record(_CHECKED[key])
     if not force and found.st_size > VERIFY_MAX_BYTES:
-        note = (f"{found.st_size / 2**20:.0f} MiB is more than VERIFY_MAX_BYTES "
-                f"({VERIFY_MAX_BYTES / 2**20:.0f} MiB), so the checksum is not checked by "
-                f"default; call helpers.data.fetch({info.name!r}, verify=True) to check it")
+        note = (
+            f"{found.st_size / 2**20:.0f} MiB is more than VERIFY_MAX_BYTES "
+            f"({VERIFY_MAX_BYTES / 2**20:.0f} MiB), so the checksum is not checked by "
+            f"default; call helpers.data.fetch({info.name!r}, verify=True) to check it"
+        )
         logger.info("%s: %s", info.name, note)
         return _record(ChecksumCheck(info.name, target, "unchecked", None, note), key)
     wanted = [(*_split_hash(h), status, reason) for h, status, reason in accepted]
@@ -428,13 +458,24 @@ def _verify(info: DatasetInfo, target: Path, found: os.stat_result, force: bool)
     for algorithm, value, status, reason in wanted:
         if actual[algorithm] == value:
             if status == "alternative":
-                logger.info("%s: %s has checksum %s:%s, not the registered %s; accepted because "
-                            "it is %s", info.name, target, algorithm, value, info.known_hash, reason)
-            return _record(ChecksumCheck(info.name, target, status, f"{algorithm}:{value}",
-                                         reason), key)
+                logger.info(
+                    "%s: %s has checksum %s:%s, not the registered %s; accepted because it is %s",
+                    info.name,
+                    target,
+                    algorithm,
+                    value,
+                    info.known_hash,
+                    reason,
+                )
+            return _record(
+                ChecksumCheck(info.name, target, status, f"{algorithm}:{value}", reason), key
+            )
     expected = info.known_hash or accepted[0][0]
-    also = "".join(f"; also accepted: {h} ({reason})" for h, status, reason in accepted
-                   if status == "alternative")
+    also = "".join(
+        f"; also accepted: {h} ({reason})"
+        for h, status, reason in accepted
+        if status == "alternative"
+    )
     got = ", ".join(f"{algorithm}:{digest}" for algorithm, digest in sorted(actual.items()))
     raise DatasetCorrupt(
         f"{info.name}: checksum mismatch for {target}: expected {expected}{also}; got {got}. "
@@ -453,8 +494,11 @@ def checksum_status(name: str) -> ChecksumCheck | None:
 
 
 def _unavailable(info: DatasetInfo, target: Path, cause: str, root: Path) -> DatasetUnavailable:
-    how = (f"download {info.url}, extract {info.member} from it" if info.member
-           else f"download {info.url}")
+    how = (
+        f"download {info.url}, extract {info.member} from it"
+        if info.member
+        else f"download {info.url}"
+    )
     return DatasetUnavailable(
         f"{info.name}: {target} is not cached and could not be downloaded ({cause}). "
         f"Data root: {root} (set {DATA_ENV} or pass data_home= to use another folder). "
@@ -463,8 +507,13 @@ def _unavailable(info: DatasetInfo, target: Path, cause: str, root: Path) -> Dat
     )
 
 
-def fetch(name: str, *, verify: bool | None = None, offline: bool | None = None,
-          data_home: str | os.PathLike[str] | None = None) -> Path:
+def fetch(
+    name: str,
+    *,
+    verify: bool | None = None,
+    offline: bool | None = None,
+    data_home: str | os.PathLike[str] | None = None,
+) -> Path:
     """Return the local path of dataset file ``name``, downloading it if needed.
 
     A file already under the data root has its checksum checked against the registry:
@@ -495,8 +544,10 @@ def fetch(name: str, *, verify: bool | None = None, offline: bool | None = None,
     path = _download(info, target)
     if info.known_hash:
         hashes = (info.known_hash, *(alt.known_hash for alt in info.also_accepted))
-        _record(ChecksumCheck(info.name, path, "official", info.known_hash,
-                              "checked when downloaded"), _version_key(path, path.stat(), hashes))
+        _record(
+            ChecksumCheck(info.name, path, "official", info.known_hash, "checked when downloaded"),
+            _version_key(path, path.stat(), hashes),
+        )
     return path
 
 
@@ -516,17 +567,25 @@ def _download(info: DatasetInfo, target: Path) -> Path:
             downloader=downloader,
         )
     except ValueError as error:  # pooch: hash of the downloaded file does not match
-        raise DatasetCorrupt(f"{info.name}: downloaded file failed its checksum: {error}") from error
+        raise DatasetCorrupt(
+            f"{info.name}: downloaded file failed its checksum: {error}"
+        ) from error
     except (requests.exceptions.RequestException, OSError) as error:
-        raise _unavailable(info, target, f"{type(error).__name__}: {error}",
-                           target.parents[len(Path(info.path).parts) - 1]) from error
+        raise _unavailable(
+            info,
+            target,
+            f"{type(error).__name__}: {error}",
+            target.parents[len(Path(info.path).parts) - 1],
+        ) from error
     if info.member:
         try:
             with zipfile.ZipFile(fetched) as archive:
                 with archive.open(info.member) as src, open(target, "wb") as dst:
                     dst.write(src.read())
         except (zipfile.BadZipFile, KeyError) as error:
-            raise DatasetCorrupt(f"{info.name}: cannot extract {info.member} from {fetched}: {error}") from error
+            raise DatasetCorrupt(
+                f"{info.name}: cannot extract {info.member} from {fetched}: {error}"
+            ) from error
         if info.known_hash:
             ok, actual = _hash_matches(target, info.known_hash, info)
             if not ok:
@@ -560,8 +619,15 @@ def _sample(values: np.ndarray, n: int = 5) -> list[Any]:
     return np.unique(values)[:n].tolist()
 
 
-def _check_medmnist_arrays(path: Path, flag: str, split: str, size: int,
-                           images: np.ndarray, labels: np.ndarray, advice: str) -> None:
+def _check_medmnist_arrays(
+    path: Path,
+    flag: str,
+    split: str,
+    size: int,
+    images: np.ndarray,
+    labels: np.ndarray,
+    advice: str,
+) -> None:
     """Raise :class:`DatasetCorrupt` unless the arrays match MedMNIST's published layout."""
     info = MEDMNIST_INFO[flag]
     n = info["n_samples"][split]
@@ -575,24 +641,37 @@ def _check_medmnist_arrays(path: Path, flag: str, split: str, size: int,
         return DatasetCorrupt(f"{path}: {problem}. This is not the official {flag} file. {advice}")
 
     if images.dtype != np.uint8:
-        raise corrupt(f"{split}_images are {images.dtype}, but MedMNIST stores pixels as uint8 "
-                      "0-255 (other types would not be rescaled to [0, 1] correctly)")
+        raise corrupt(
+            f"{split}_images are {images.dtype}, but MedMNIST stores pixels as uint8 "
+            "0-255 (other types would not be rescaled to [0, 1] correctly)"
+        )
     if images.shape != expected_shape or labels.ndim != 2 or labels.shape != (n, k):
-        raise corrupt(f"{split} images {images.shape} / labels {labels.shape} do not match the "
-                      f"published {split} split {expected_shape} / {(n, k)}")
+        raise corrupt(
+            f"{split} images {images.shape} / labels {labels.shape} do not match the "
+            f"published {split} split {expected_shape} / {(n, k)}"
+        )
     if labels.dtype.kind not in "iu":
-        raise corrupt(f"{split}_labels are {labels.dtype}, but MedMNIST labels are integers "
-                      "(uint8 class indices)")
+        raise corrupt(
+            f"{split}_labels are {labels.dtype}, but MedMNIST labels are integers "
+            "(uint8 class indices)"
+        )
     allowed = 1 if multi_label else n_classes - 1
     bad = labels[(labels < 0) | (labels > allowed)]
     if bad.size:
         what = "0/1 per label" if multi_label else f"class indices 0..{allowed}"
-        raise corrupt(f"{split}_labels hold {bad.size} value(s) outside {what}, e.g. "
-                      f"{_sample(bad)} ({flag} classes: {info['label']})")
+        raise corrupt(
+            f"{split}_labels hold {bad.size} value(s) outside {what}, e.g. "
+            f"{_sample(bad)} ({flag} classes: {info['label']})"
+        )
 
 
-def load_medmnist(flag: str, split: str = "train", size: int = 28, *,
-                  data_home: str | os.PathLike[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def load_medmnist(
+    flag: str,
+    split: str = "train",
+    size: int = 28,
+    *,
+    data_home: str | os.PathLike[str] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Load one official split of a MedMNIST 2D dataset as ``(images, labels)``.
 
     Images are ``uint8`` of shape ``(n, size, size)`` for grey-scale sets and
@@ -612,28 +691,39 @@ def load_medmnist(flag: str, split: str = "train", size: int = 28, *,
     except PermissionError as error:
         raise _unreadable(entry, path, error) from error
     except Exception as error:  # zip, pickle, header or I/O problems: all mean a bad file
-        raise DatasetCorrupt(f"{path} is not a readable MedMNIST .npz file "
-                             f"({type(error).__name__}: {error}). {advice}") from error
+        raise DatasetCorrupt(
+            f"{path} is not a readable MedMNIST .npz file "
+            f"({type(error).__name__}: {error}). {advice}"
+        ) from error
     if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise DatasetCorrupt(f"{path} holds a single array, not a MedMNIST .npz archive with "
-                             f"{split}_images and {split}_labels. {advice}")
+        raise DatasetCorrupt(
+            f"{path} holds a single array, not a MedMNIST .npz archive with "
+            f"{split}_images and {split}_labels. {advice}"
+        )
     with archive:
         missing = {f"{split}_images", f"{split}_labels"} - set(archive.files)
         if missing:
-            raise DatasetCorrupt(f"{path} lacks the arrays {sorted(missing)}; found "
-                                 f"{archive.files}. {advice}")
+            raise DatasetCorrupt(
+                f"{path} lacks the arrays {sorted(missing)}; found {archive.files}. {advice}"
+            )
         try:
             images = archive[f"{split}_images"]
             labels = archive[f"{split}_labels"]
         except Exception as error:  # truncated/garbled member, object arrays, bad header
-            raise DatasetCorrupt(f"{path} is not a readable MedMNIST .npz file "
-                                 f"({type(error).__name__}: {error}). {advice}") from error
+            raise DatasetCorrupt(
+                f"{path} is not a readable MedMNIST .npz file "
+                f"({type(error).__name__}: {error}). {advice}"
+            ) from error
     _check_medmnist_arrays(path, key, split, size, images, labels, advice)
     return images, labels
 
 
 def load_medmnist_splits(
-    flag: str, size: int = 28, n_train: int | None = None, seed: int = 42, *,
+    flag: str,
+    size: int = 28,
+    n_train: int | None = None,
+    seed: int = 42,
+    *,
     data_home: str | os.PathLike[str] | None = None,
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """All three official splits of a MedMNIST flag as ``float32`` images in [0, 1].
@@ -663,17 +753,20 @@ def _read_lines(path: Path, info: DatasetInfo) -> list[tuple[int, str]]:
     except PermissionError as error:
         raise _unreadable(info, path, error) from error
     except UnicodeDecodeError as error:
-        raise DatasetCorrupt(f"{path} is not a UTF-8 text file ({error}). "
-                             + _keep_and_refetch(info, path)) from error
-    lines = [(number, line) for number, line in enumerate(text.splitlines(), start=1)
-             if line.strip()]
+        raise DatasetCorrupt(
+            f"{path} is not a UTF-8 text file ({error}). " + _keep_and_refetch(info, path)
+        ) from error
+    lines = [
+        (number, line) for number, line in enumerate(text.splitlines(), start=1) if line.strip()
+    ]
     if not lines:
         raise DatasetCorrupt(f"{path} is empty. " + _keep_and_refetch(info, path))
     return lines
 
 
-def load_ucr(name: str = "ecg5000", split: str = "train", *,
-             data_home: str | os.PathLike[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def load_ucr(
+    name: str = "ecg5000", split: str = "train", *, data_home: str | os.PathLike[str] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Load a UCR time-series split as ``(series, labels)``.
 
     ``series`` is ``float32`` of shape ``(n, length)`` and ``labels`` the integer classes of
@@ -685,8 +778,10 @@ def load_ucr(name: str = "ecg5000", split: str = "train", *,
     """
     _check_split(split)
     if split == "val":
-        raise ValueError("UCR datasets publish only train and test splits; make a validation "
-                         "split from train with split_indices()")
+        raise ValueError(
+            "UCR datasets publish only train and test splits; make a validation "
+            "split from train with split_indices()"
+        )
     if not isinstance(name, str):
         raise UnknownDataset(f"UCR dataset names are strings such as 'ecg5000', not {name!r}")
     key = f"{name.strip().lower()}_{split}"
@@ -698,47 +793,63 @@ def load_ucr(name: str = "ecg5000", split: str = "train", *,
         try:
             rows.append([float(value) for value in line.replace(",", " ").split()])
         except ValueError as error:
-            raise DatasetCorrupt(f"{path}, line {number}: not numeric ({error}). {advice}") from error
+            raise DatasetCorrupt(
+                f"{path}, line {number}: not numeric ({error}). {advice}"
+            ) from error
         numbers.append(number)
         if len(rows[-1]) != len(rows[0]):
-            raise DatasetCorrupt(f"{path}: rows have different lengths: line {number} has "
-                                 f"{len(rows[-1])} values, line {numbers[0]} has {len(rows[0])}. "
-                                 f"{advice}")
+            raise DatasetCorrupt(
+                f"{path}: rows have different lengths: line {number} has "
+                f"{len(rows[-1])} values, line {numbers[0]} has {len(rows[0])}. "
+                f"{advice}"
+            )
     table = np.asarray(rows, dtype=np.float64)
     if table.shape[1] < 2:
         raise DatasetCorrupt(f"{path}: each row needs a class and at least one value. {advice}")
     bad_rows = np.flatnonzero(~np.isfinite(table).all(axis=1))
     if bad_rows.size:
         first = bad_rows[0]
-        raise DatasetCorrupt(f"{path}, line {numbers[first]}: NaN or infinite value(s) "
-                             f"({bad_rows.size} row(s) in all); {info.name} has no missing "
-                             f"values. {advice}")
+        raise DatasetCorrupt(
+            f"{path}, line {numbers[first]}: NaN or infinite value(s) "
+            f"({bad_rows.size} row(s) in all); {info.name} has no missing "
+            f"values. {advice}"
+        )
     labels = table[:, 0]
     fractional = np.flatnonzero(labels != np.round(labels))
     if fractional.size:
         first = fractional[0]
-        raise DatasetCorrupt(f"{path}, line {numbers[first]}: class label {labels[first]:g} is "
-                             f"not an integer. {advice}")
+        raise DatasetCorrupt(
+            f"{path}, line {numbers[first]}: class label {labels[first]:g} is "
+            f"not an integer. {advice}"
+        )
     classes = UCR_CLASSES.get(key)
     if classes is not None:
         unknown = np.flatnonzero(~np.isin(labels, classes))
         if unknown.size:
             first = unknown[0]
-            raise DatasetCorrupt(f"{path}, line {numbers[first]}: class {labels[first]:g} is "
-                                 f"not one of {info.name}'s classes {list(classes)} "
-                                 f"({unknown.size} row(s) in all). {advice}")
+            raise DatasetCorrupt(
+                f"{path}, line {numbers[first]}: class {labels[first]:g} is "
+                f"not one of {info.name}'s classes {list(classes)} "
+                f"({unknown.size} row(s) in all). {advice}"
+            )
     expected = UCR_SHAPES.get(key)
     if expected and (table.shape[0], table.shape[1] - 1) != expected:
-        raise DatasetCorrupt(f"{path}: {table.shape[0]} series of length {table.shape[1] - 1}, "
-                             f"expected {expected[0]} of length {expected[1]}. {advice}")
+        raise DatasetCorrupt(
+            f"{path}: {table.shape[0]} series of length {table.shape[1] - 1}, "
+            f"expected {expected[0]} of length {expected[1]}. {advice}"
+        )
     huge = np.flatnonzero((np.abs(table[:, 1:]) > np.finfo(np.float32).max).any(axis=1))
     if huge.size:
-        raise DatasetCorrupt(f"{path}, line {numbers[huge[0]]}: values too large for float32 "
-                             f"(|x| > 3.4e38). {advice}")
+        raise DatasetCorrupt(
+            f"{path}, line {numbers[huge[0]]}: values too large for float32 "
+            f"(|x| > 3.4e38). {advice}"
+        )
     return table[:, 1:].astype(np.float32), labels.astype(np.int64)
 
 
-def load_uci_sequences(name: str, *, data_home: str | os.PathLike[str] | None = None) -> pd.DataFrame:
+def load_uci_sequences(
+    name: str, *, data_home: str | os.PathLike[str] | None = None
+) -> pd.DataFrame:
     """Load a UCI molecular-biology sequence set (``splice`` or ``promoters``).
 
     Returns a DataFrame with columns ``label``, ``name`` and ``sequence`` (upper case,
@@ -752,7 +863,9 @@ def load_uci_sequences(name: str, *, data_home: str | os.PathLike[str] | None = 
     key = name.strip().lower() if isinstance(name, str) else name
     if key not in SEQUENCE_LENGTHS:
         dataset_info(key)
-        raise UnknownDataset(f"{name!r} is not a UCI sequence set; use one of {sorted(SEQUENCE_LENGTHS)}")
+        raise UnknownDataset(
+            f"{name!r} is not a UCI sequence set; use one of {sorted(SEQUENCE_LENGTHS)}"
+        )
     info = dataset_info(key)
     path = fetch(key, data_home=data_home)
     advice = _keep_and_refetch(info, path)
@@ -762,26 +875,35 @@ def load_uci_sequences(name: str, *, data_home: str | os.PathLike[str] | None = 
         where = f"{path}, line {number}"
         parts = [part.strip() for part in line.split(",")]
         if len(parts) != 3:
-            raise DatasetCorrupt(f"{where}: expected 'class, name, sequence', got {line!r}. {advice}")
+            raise DatasetCorrupt(
+                f"{where}: expected 'class, name, sequence', got {line!r}. {advice}"
+            )
         label, seq_name, sequence = parts
         if classes is not None and label not in classes:
-            raise DatasetCorrupt(f"{where}: class {label!r} is not one of {key}'s classes "
-                                 f"{', '.join(classes)}. {advice}")
+            raise DatasetCorrupt(
+                f"{where}: class {label!r} is not one of {key}'s classes "
+                f"{', '.join(classes)}. {advice}"
+            )
         if not seq_name:
             raise DatasetCorrupt(f"{where}: the instance name is empty. {advice}")
         sequence = "".join(sequence.split()).upper()
         if len(sequence) != length:
-            raise DatasetCorrupt(f"{where}: sequence of length {len(sequence)}, "
-                                 f"expected {length}. {advice}")
+            raise DatasetCorrupt(
+                f"{where}: sequence of length {len(sequence)}, expected {length}. {advice}"
+            )
         odd = sorted(set(sequence) - DNA_CODES)
         if odd:
-            raise DatasetCorrupt(f"{where}: sequence holds {odd}, which are not IUPAC nucleotide "
-                                 f"codes ({''.join(sorted(DNA_CODES))}). {advice}")
+            raise DatasetCorrupt(
+                f"{where}: sequence holds {odd}, which are not IUPAC nucleotide "
+                f"codes ({''.join(sorted(DNA_CODES))}). {advice}"
+            )
         records.append((label, seq_name, sequence))
     expected_rows = SEQUENCE_ROWS.get(key)
     if expected_rows is not None and len(records) != expected_rows:
-        raise DatasetCorrupt(f"{path}: {len(records)} rows, but {key} has {expected_rows} "
-                             f"(the file is truncated or not the published one). {advice}")
+        raise DatasetCorrupt(
+            f"{path}: {len(records)} rows, but {key} has {expected_rows} "
+            f"(the file is truncated or not the published one). {advice}"
+        )
     return pd.DataFrame(records, columns=["label", "name", "sequence"])
 
 
@@ -789,15 +911,20 @@ def load_uci_sequences(name: str, *, data_home: str | os.PathLike[str] | None = 
 def _check_bare_name(value: str, argument: str, *, glob: bool) -> str:
     """Reject anything but a bare file name (or file-name pattern): no folders, no ``..``."""
     if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{argument} must be a non-empty file name such as 'CT_small.dcm', "
-                         f"not {value!r}")
+        raise ValueError(
+            f"{argument} must be a non-empty file name such as 'CT_small.dcm', not {value!r}"
+        )
     if "/" in value or "\\" in value or ".." in value or os.path.isabs(value):
-        raise ValueError(f"{argument} {value!r} must be a bare file name"
-                         f"{' pattern' if glob else ''} (no folders, no '..'): the samples "
-                         "are looked up only inside the installed sample folders")
+        raise ValueError(
+            f"{argument} {value!r} must be a bare file name"
+            f"{' pattern' if glob else ''} (no folders, no '..'): the samples "
+            "are looked up only inside the installed sample folders"
+        )
     if not glob and any(char in value for char in "*?["):
-        raise ValueError(f"{argument} {value!r} is a pattern; give one file name, or list "
-                         "names with helpers.data.list_dicom_samples(pattern)")
+        raise ValueError(
+            f"{argument} {value!r} is a pattern; give one file name, or list "
+            "names with helpers.data.list_dicom_samples(pattern)"
+        )
     return value
 
 
@@ -858,8 +985,9 @@ def stratified_subset(labels: np.ndarray, n: int | None, seed: int = 42) -> np.n
         raise ValueError(f"subset size must be positive, not {n}")
     from sklearn.model_selection import train_test_split
 
-    index, _ = train_test_split(np.arange(len(labels)), train_size=n, stratify=labels,
-                                random_state=seed)
+    index, _ = train_test_split(
+        np.arange(len(labels)), train_size=n, stratify=labels, random_state=seed
+    )
     return np.sort(index)
 
 
@@ -884,9 +1012,12 @@ def split_indices(
         raise ValueError("val_size and test_size must be in (0, 1) and sum to less than 1")
     index = np.arange(len(labels))
     if groups is None:
-        rest, test = train_test_split(index, test_size=test_size, stratify=labels, random_state=seed)
-        train, val = train_test_split(rest, test_size=val_size / (1 - test_size),
-                                      stratify=labels[rest], random_state=seed)
+        rest, test = train_test_split(
+            index, test_size=test_size, stratify=labels, random_state=seed
+        )
+        train, val = train_test_split(
+            rest, test_size=val_size / (1 - test_size), stratify=labels[rest], random_state=seed
+        )
         return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
 
     groups = np.asarray(groups)
@@ -915,7 +1046,7 @@ def check_no_group_leakage(splits: dict[str, np.ndarray], groups: np.ndarray) ->
     groups = np.asarray(groups)
     names = list(splits)
     for i, first in enumerate(names):
-        for second in names[i + 1:]:
+        for second in names[i + 1 :]:
             shared = np.intersect1d(groups[splits[first]], groups[splits[second]])
             if shared.size:
                 raise GroupLeakage(
@@ -957,11 +1088,13 @@ def make_dataset(
     dataset = dataset.batch(batch_size)
     if augment is not None:
         if labels is None:
-            dataset = dataset.map(lambda x: augment(x, training=True),
-                                  num_parallel_calls=tf.data.AUTOTUNE)
+            dataset = dataset.map(
+                lambda x: augment(x, training=True), num_parallel_calls=tf.data.AUTOTUNE
+            )
         else:
-            dataset = dataset.map(lambda x, y: (augment(x, training=True), y),
-                                  num_parallel_calls=tf.data.AUTOTUNE)
+            dataset = dataset.map(
+                lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE
+            )
     if prefetch:
         dataset = dataset.prefetch(tf.data.AUTOTUNE)
     return dataset
@@ -983,8 +1116,9 @@ def as_float_images(images: np.ndarray, channels: int | None = None) -> np.ndarr
     if images.dtype == np.uint8:
         out = images.astype(np.float32) / 255.0
     elif images.dtype.kind == "f":
-        if images.size and not (np.isfinite(images).all() and images.min() >= 0.0
-                                and images.max() <= 1.0):
+        if images.size and not (
+            np.isfinite(images).all() and images.min() >= 0.0 and images.max() <= 1.0
+        ):
             finite = images[np.isfinite(images)]
             seen = f"[{finite.min()}, {finite.max()}]" if finite.size else "none finite"
             raise ValueError(
@@ -1007,12 +1141,41 @@ def as_float_images(images: np.ndarray, channels: int | None = None) -> np.ndarr
 
 
 __all__: Sequence[str] = [
-    "DATA_ENV", "OFFLINE_ENV", "offline", "unverified_entries", "SPLITS", "MEDMNIST_SIZES", "REGISTRY", "MEDMNIST_INFO",
-    "VERIFY_MAX_BYTES", "DatasetError", "DatasetUnavailable", "DatasetCorrupt",
-    "DatasetUnreadable", "UnknownDataset", "GroupLeakage", "AlternativeHash", "DatasetInfo",
-    "ChecksumCheck", "data_root", "medmnist_name", "dataset_info", "local_path",
-    "cached_datasets", "fetch", "checksum_status", "medmnist_info", "load_medmnist",
-    "load_medmnist_splits", "load_ucr", "load_uci_sequences", "dicom_sample",
-    "list_dicom_samples", "stratified_subset", "split_indices", "check_no_group_leakage",
-    "make_dataset", "as_float_images",
+    "DATA_ENV",
+    "OFFLINE_ENV",
+    "offline",
+    "unverified_entries",
+    "SPLITS",
+    "MEDMNIST_SIZES",
+    "REGISTRY",
+    "MEDMNIST_INFO",
+    "VERIFY_MAX_BYTES",
+    "DatasetError",
+    "DatasetUnavailable",
+    "DatasetCorrupt",
+    "DatasetUnreadable",
+    "UnknownDataset",
+    "GroupLeakage",
+    "AlternativeHash",
+    "DatasetInfo",
+    "ChecksumCheck",
+    "data_root",
+    "medmnist_name",
+    "dataset_info",
+    "local_path",
+    "cached_datasets",
+    "fetch",
+    "checksum_status",
+    "medmnist_info",
+    "load_medmnist",
+    "load_medmnist_splits",
+    "load_ucr",
+    "load_uci_sequences",
+    "dicom_sample",
+    "list_dicom_samples",
+    "stratified_subset",
+    "split_indices",
+    "check_no_group_leakage",
+    "make_dataset",
+    "as_float_images",
 ]

@@ -105,8 +105,15 @@ def _source_name(ds: Dataset) -> str:
 
 
 # --------------------------------------------------------------------------- reading
-SUPPORTED_PHOTOMETRIC = ("MONOCHROME1", "MONOCHROME2", "RGB", "YBR_FULL", "YBR_FULL_422",
-                         "YBR_ICT", "YBR_RCT")
+SUPPORTED_PHOTOMETRIC = (
+    "MONOCHROME1",
+    "MONOCHROME2",
+    "RGB",
+    "YBR_FULL",
+    "YBR_FULL_422",
+    "YBR_ICT",
+    "YBR_RCT",
+)
 
 # Packages that give pydicom a decoder, by family of transfer syntax.
 DECODER_PACKAGES = {
@@ -137,7 +144,8 @@ def _too_deep(name: str) -> SequenceTooDeep:
     return SequenceTooDeep(
         f"{name}: sequence nesting too deep (more than {MAX_SEQUENCE_DEPTH} levels of nested "
         "sequences): the file is corrupt or crafted; it cannot be processed safely. Ask the "
-        "sender for a new export of the object")
+        "sender for a new export of the object"
+    )
 
 
 def check_nesting(ds: Dataset, max_depth: int = MAX_SEQUENCE_DEPTH) -> int:
@@ -178,27 +186,34 @@ def read_dicom(path: str | os.PathLike[str], *, stop_before_pixels: bool = False
     if path.is_dir():
         raise DicomFileNotFound(
             f"{path} is a folder, not a file: pass the path of one DICOM file, e.g. "
-            f"sorted(Path({str(path)!r}).glob('*.dcm'))[0]")
+            f"sorted(Path({str(path)!r}).glob('*.dcm'))[0]"
+        )
     if not path.is_file():
         raise DicomFileNotFound(
             f"{path}: no such file (current folder: {Path.cwd()}); check the spelling, or "
-            "pass an absolute path")
+            "pass an absolute path"
+        )
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=stop_before_pixels)
     except PermissionError as error:
         raise DicomPermissionError(
             f"{path}: permission denied: this user may not read the file; ask its owner or "
-            "the data custodian for read access, or work on a readable copy") from error
+            "the data custodian for read access, or work on a readable copy"
+        ) from error
     except InvalidDicomError as error:
-        raise DicomReadError(f"{path.name} is not a DICOM file (no 'DICM' prefix after the "
-                             f"128-byte preamble): {error}. Check that the path names an "
-                             "image file, not a report or an archive") from error
+        raise DicomReadError(
+            f"{path.name} is not a DICOM file (no 'DICM' prefix after the "
+            f"128-byte preamble): {error}. Check that the path names an "
+            "image file, not a report or an archive"
+        ) from error
     except RecursionError as error:
         raise _too_deep(path.name) from error
     except (EOFError, OSError, ValueError, KeyError) as error:
-        raise DicomReadError(f"{path.name}: the DICOM header is truncated or corrupt "
-                             f"({type(error).__name__}: {error}); fetch or export the file "
-                             "again") from error
+        raise DicomReadError(
+            f"{path.name}: the DICOM header is truncated or corrupt "
+            f"({type(error).__name__}: {error}); fetch or export the file "
+            "again"
+        ) from error
     check_nesting(ds)
     return ds
 
@@ -215,17 +230,23 @@ def load_pixels(source: Dataset | str | os.PathLike[str]) -> np.ndarray:
     ds = source if isinstance(source, Dataset) else read_dicom(source)
     name = _source_name(ds)
     if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
-        raise MissingPixelData(f"{name} has no Pixel Data element (7FE0,0010); "
-                               f"SOP class: {getattr(ds.get('SOPClassUID'), 'name', 'unknown')}. "
-                               "It is not an image: select image objects by SOPClassUID or "
-                               "Modality before loading pixels")
+        raise MissingPixelData(
+            f"{name} has no Pixel Data element (7FE0,0010); "
+            f"SOP class: {getattr(ds.get('SOPClassUID'), 'name', 'unknown')}. "
+            "It is not an image: select image objects by SOPClassUID or "
+            "Modality before loading pixels"
+        )
     photometric = str(ds.get("PhotometricInterpretation", "")).strip()
     if photometric not in SUPPORTED_PHOTOMETRIC:
-        hint = (" Convert it with pydicom.pixels.apply_color_lut first."
-                if photometric == "PALETTE COLOR" else "")
+        hint = (
+            " Convert it with pydicom.pixels.apply_color_lut first."
+            if photometric == "PALETTE COLOR"
+            else ""
+        )
         raise UnsupportedPhotometric(
             f"{name}: photometric interpretation {photometric or '(missing)'!r} is not "
-            f"supported; expected one of {', '.join(SUPPORTED_PHOTOMETRIC)}.{hint}")
+            f"supported; expected one of {', '.join(SUPPORTED_PHOTOMETRIC)}.{hint}"
+        )
     meta = getattr(ds, "file_meta", None)
     syntax = meta.get("TransferSyntaxUID") if meta is not None else None
     try:
@@ -234,16 +255,20 @@ def load_pixels(source: Dataset | str | os.PathLike[str]) -> np.ndarray:
         if syntax is not None and syntax.is_compressed:
             raise MissingDecoder(
                 f"{name}: cannot decode {syntax.name} pixel data: no decoder is installed. "
-                f"Install {_decoder_hint(syntax)}. pydicom said: {error}") from error
+                f"Install {_decoder_hint(syntax)}. pydicom said: {error}"
+            ) from error
         raise DicomReadError(f"{name}: cannot decode the pixel data: {error}") from error
     except (ValueError, EOFError) as error:
-        raise DicomReadError(f"{name}: the pixel data is truncated or inconsistent with the "
-                             f"header: {error}. Fetch or export the file again") from error
+        raise DicomReadError(
+            f"{name}: the pixel data is truncated or inconsistent with the "
+            f"header: {error}. Fetch or export the file again"
+        ) from error
 
 
 # --------------------------------------------------------------------------- physical units
-def hounsfield_units(ds: Dataset, pixels: np.ndarray | None = None,
-                     padding_hu: float = -1024.0) -> np.ndarray:
+def hounsfield_units(
+    ds: Dataset, pixels: np.ndarray | None = None, padding_hu: float = -1024.0
+) -> np.ndarray:
     """Convert a CT's stored values to Hounsfield units: ``HU = slope * stored + intercept``.
 
     ``pixels`` defaults to :func:`load_pixels`. Pixels equal to ``PixelPaddingValue`` (the
@@ -254,26 +279,36 @@ def hounsfield_units(ds: Dataset, pixels: np.ndarray | None = None,
     """
     name = _source_name(ds)
     if ds.get("Modality") != "CT":
-        raise InvalidRescale(f"{name}: Hounsfield units are defined for CT, not modality "
-                             f"{ds.get('Modality')!r}; use the stored values (or the VOI "
-                             "transform, apply_voi) for other modalities")
+        raise InvalidRescale(
+            f"{name}: Hounsfield units are defined for CT, not modality "
+            f"{ds.get('Modality')!r}; use the stored values (or the VOI "
+            "transform, apply_voi) for other modalities"
+        )
     if "RescaleSlope" not in ds or "RescaleIntercept" not in ds:
-        raise InvalidRescale(f"{name}: the CT has no RescaleSlope/RescaleIntercept: stored "
-                             "values cannot be converted to Hounsfield units; ask the sender "
-                             "for the original export (an enhanced CT keeps them in its "
-                             "functional groups)")
+        raise InvalidRescale(
+            f"{name}: the CT has no RescaleSlope/RescaleIntercept: stored "
+            "values cannot be converted to Hounsfield units; ask the sender "
+            "for the original export (an enhanced CT keeps them in its "
+            "functional groups)"
+        )
     try:
         slope, intercept = float(ds.RescaleSlope), float(ds.RescaleIntercept)
     except (TypeError, ValueError) as error:
-        raise InvalidRescale(f"{name}: RescaleSlope {ds.RescaleSlope!r} / RescaleIntercept "
-                             f"{ds.RescaleIntercept!r} are not numbers: {error}") from error
+        raise InvalidRescale(
+            f"{name}: RescaleSlope {ds.RescaleSlope!r} / RescaleIntercept "
+            f"{ds.RescaleIntercept!r} are not numbers: {error}"
+        ) from error
     if not (np.isfinite(slope) and np.isfinite(intercept)):
-        raise InvalidRescale(f"{name}: RescaleSlope {slope} / RescaleIntercept {intercept} "
-                             "are not finite: the header is corrupt; export the file again")
+        raise InvalidRescale(
+            f"{name}: RescaleSlope {slope} / RescaleIntercept {intercept} "
+            "are not finite: the header is corrupt; export the file again"
+        )
     if slope == 0:
-        raise InvalidRescale(f"{name}: RescaleSlope is 0, so every pixel would get the same "
-                             f"value ({intercept:g} HU): the header is wrong (CT slopes are "
-                             "positive, usually 1); fix RescaleSlope or export the file again")
+        raise InvalidRescale(
+            f"{name}: RescaleSlope is 0, so every pixel would get the same "
+            f"value ({intercept:g} HU): the header is wrong (CT slopes are "
+            "positive, usually 1); fix RescaleSlope or export the file again"
+        )
     stored = load_pixels(ds) if pixels is None else np.asarray(pixels)
     hu = stored.astype(np.float32) * slope + intercept
     padding = ds.get("PixelPaddingValue")
@@ -335,11 +370,15 @@ def pixel_spacing(ds: Dataset) -> tuple[float, float]:
     then at the shared functional groups of enhanced multi-frame objects. Missing, zero or
     negative spacing raises :class:`MissingSpacing`: a size in mm cannot be guessed.
     """
-    candidates: list[tuple[str, Any]] = [("PixelSpacing", ds.get("PixelSpacing")),
-                                         ("ImagerPixelSpacing", ds.get("ImagerPixelSpacing"))]
+    candidates: list[tuple[str, Any]] = [
+        ("PixelSpacing", ds.get("PixelSpacing")),
+        ("ImagerPixelSpacing", ds.get("ImagerPixelSpacing")),
+    ]
     shared = ds.get("SharedFunctionalGroupsSequence")
     if shared and "PixelMeasuresSequence" in shared[0]:
-        candidates.append(("PixelMeasuresSequence", shared[0].PixelMeasuresSequence[0].get("PixelSpacing")))
+        candidates.append(
+            ("PixelMeasuresSequence", shared[0].PixelMeasuresSequence[0].get("PixelSpacing"))
+        )
     problems = []
     for keyword, value in candidates:
         if value is None:
@@ -352,8 +391,9 @@ def pixel_spacing(ds: Dataset) -> tuple[float, float]:
     raise MissingSpacing(f"no usable pixel spacing ({found}): the physical pixel size is unknown")
 
 
-def resample_isotropic(image: np.ndarray, spacing: tuple[float, float],
-                       new_spacing: float | None = None) -> tuple[np.ndarray, float]:
+def resample_isotropic(
+    image: np.ndarray, spacing: tuple[float, float], new_spacing: float | None = None
+) -> tuple[np.ndarray, float]:
     """Resample a 2-D image (or ``(frames, rows, cols)`` stack) to square pixels of ``new_spacing`` mm.
 
     ``spacing`` is ``(row mm, col mm)`` from :func:`pixel_spacing`; ``new_spacing`` defaults
@@ -390,9 +430,17 @@ def resample_isotropic(image: np.ndarray, spacing: tuple[float, float],
 # taken from it: its engine does not descend into nested sequences for single attributes
 # and draws random UIDs, so the actions are applied here (recursively, with salted UIDs).
 PROFILE_EDITION = "2026c"
-_TABLE_CATEGORIES = {"X_TAGS": "X", "Z_TAGS": "Z", "D_TAGS": "D", "U_TAGS": "U",
-                     "Z_D_TAGS": "Z/D", "X_Z_TAGS": "X/Z", "X_D_TAGS": "X/D",
-                     "X_Z_D_TAGS": "X/Z/D", "X_Z_U_STAR_TAGS": "X/Z/U*"}
+_TABLE_CATEGORIES = {
+    "X_TAGS": "X",
+    "Z_TAGS": "Z",
+    "D_TAGS": "D",
+    "U_TAGS": "U",
+    "Z_D_TAGS": "Z/D",
+    "X_Z_TAGS": "X/Z",
+    "X_D_TAGS": "X/D",
+    "X_Z_D_TAGS": "X/Z/D",
+    "X_Z_U_STAR_TAGS": "X/Z/U*",
+}
 ACTIONS = {
     "X": "remove",
     "Z": "empty (zero length); a dummy is allowed (PatientName becomes ANONYMOUS)",
@@ -403,7 +451,7 @@ ACTIONS = {
     "X/D": "X unless D is required (we apply D: the attribute stays, with a dummy)",
     "X/Z/D": "X unless Z or D is required (we apply Z: the attribute stays, empty)",
     "X/Z/U*": "X unless Z or U is required (we keep the sequence: its UIDs are replaced and "
-              "its items cleaned with the same table)",
+    "its items cleaned with the same table)",
     "K": "keep (attributes not in the table; sequences are still cleaned item by item)",
 }
 
@@ -412,8 +460,10 @@ def _load_profile_table() -> tuple[dict[int, str], list[tuple[int, int, int, int
     try:
         from dicomanonymizer.dicomfields_selector import dicom_anonymization_database_selector
     except ImportError as error:  # pragma: no cover - a declared dependency
-        raise ImportError("helpers.dicom needs the package dicom-anonymizer for the PS3.15 "
-                          "table: pip install dicom-anonymizer") from error
+        raise ImportError(
+            "helpers.dicom needs the package dicom-anonymizer for the PS3.15 "
+            "table: pip install dicom-anonymizer"
+        ) from error
     tables = dicom_anonymization_database_selector(f"dicomfields_{PROFILE_EDITION}")
     single: dict[int, str] = {}
     masked: list[tuple[int, int, int, int, str]] = []
@@ -430,34 +480,23 @@ PROFILE_ACTIONS, PROFILE_GROUP_ACTIONS = _load_profile_table()
 
 # Options of the profile (PS3.15 Table E.1-1 columns; codes of CID 7050) and what is done.
 PROFILE_OPTIONS: dict[str, str] = {
-    "Basic Application Level Confidentiality Profile (113100)":
-        f"applied: every attribute of Table E.1-1 ({PROFILE_EDITION}) gets its action, at every "
-        "nesting level; all private attributes removed",
-    "Clean Pixel Data Option (113101)":
-        "not applied: text burned into the pixels stays; deidentify refuses a file with "
-        "BurnedInAnnotation YES unless allow_burned_in=True (after masking the pixels)",
-    "Clean Recognizable Visual Features Option (113102)":
-        "not applied: a face can be reconstructed from a head CT or MR volume",
-    "Clean Graphics Option (113103)":
-        "not applied: overlays (60xx) and curves (50xx) are removed; graphic annotations "
-        "get the table's dummy (their text emptied)",
-    "Clean Structured Content Option (113104)":
-        "not applied: ContentSequence gets the table's D: items kept, every free-text, "
-        "name, date and UID inside emptied or replaced",
-    "Clean Descriptors Option (113105)":
-        "not applied: descriptions and comments are removed, not cleaned",
-    "Retain Longitudinal Temporal Information Options (113106, 113107)":
-        "not applied: every date, time and date-time is emptied or replaced by a dummy",
-    "Retain Patient Characteristics Option (113108)":
-        "not applied: age, size, weight, sex and the like removed or emptied",
-    "Retain Device Identity Option (113109)":
-        "not applied: serial numbers, station names, device IDs removed or emptied",
-    "Retain UIDs Option (113110)":
-        "not applied: every UID not defined by the standard is replaced by remap_uid "
-        "(salted hash: the same in every file, so references between files still match)",
+    "Basic Application Level Confidentiality Profile (113100)": f"applied: every attribute of Table E.1-1 ({PROFILE_EDITION}) gets its action, at every "
+    "nesting level; all private attributes removed",
+    "Clean Pixel Data Option (113101)": "not applied: text burned into the pixels stays; deidentify refuses a file with "
+    "BurnedInAnnotation YES unless allow_burned_in=True (after masking the pixels)",
+    "Clean Recognizable Visual Features Option (113102)": "not applied: a face can be reconstructed from a head CT or MR volume",
+    "Clean Graphics Option (113103)": "not applied: overlays (60xx) and curves (50xx) are removed; graphic annotations "
+    "get the table's dummy (their text emptied)",
+    "Clean Structured Content Option (113104)": "not applied: ContentSequence gets the table's D: items kept, every free-text, "
+    "name, date and UID inside emptied or replaced",
+    "Clean Descriptors Option (113105)": "not applied: descriptions and comments are removed, not cleaned",
+    "Retain Longitudinal Temporal Information Options (113106, 113107)": "not applied: every date, time and date-time is emptied or replaced by a dummy",
+    "Retain Patient Characteristics Option (113108)": "not applied: age, size, weight, sex and the like removed or emptied",
+    "Retain Device Identity Option (113109)": "not applied: serial numbers, station names, device IDs removed or emptied",
+    "Retain UIDs Option (113110)": "not applied: every UID not defined by the standard is replaced by remap_uid "
+    "(salted hash: the same in every file, so references between files still match)",
     "Retain Safe Private Option (113111)": "not applied: every private attribute removed",
-    "Retain Institution Identity Option (113112)":
-        "not applied: institution names, addresses and departments removed or emptied",
+    "Retain Institution Identity Option (113112)": "not applied: institution names, addresses and departments removed or emptied",
 }
 # Beyond the table (the profile keeps attributes it does not list; a free-text attribute
 # it does not list can still hold a name typed by a person):
@@ -477,20 +516,64 @@ BEYOND_PROFILE: tuple[str, ...] = (
 )
 # Text attributes absent from Table E.1-1 that describe the equipment, the technique or
 # the pixels, never a person, place or time: kept. Every other unlisted text is emptied.
-SAFE_TEXT = frozenset({
-    "Manufacturer", "ManufacturerModelName", "SoftwareVersions", "ConvolutionKernel",
-    "FilterType", "SequenceName", "PulseSequenceName", "ImagedNucleus", "ReceiveCoilName",
-    "TransmitCoilName", "AcquisitionDeviceProcessingCode", "PhosphorType", "PlateType",
-    "ContrastBolusRoute", "ProcessingFunction", "TransducerData", "RescaleType",
-    "ModalityLUTType", "LUTExplanation", "LUTLabel", "WindowCenterWidthExplanation",
-    "PositionReferenceIndicator", "DimensionDescriptionLabel", "StackID", "SegmentLabel",
-    "SegmentAlgorithmName", "CodeValue", "CodingSchemeDesignator", "CodingSchemeVersion",
-    "CodeMeaning", "LongCodeValue", "URNCodeValue", "MappingResource", "ContextIdentifier",
-    "DeidentificationMethod",
-})
+SAFE_TEXT = frozenset(
+    {
+        "Manufacturer",
+        "ManufacturerModelName",
+        "SoftwareVersions",
+        "ConvolutionKernel",
+        "FilterType",
+        "SequenceName",
+        "PulseSequenceName",
+        "ImagedNucleus",
+        "ReceiveCoilName",
+        "TransmitCoilName",
+        "AcquisitionDeviceProcessingCode",
+        "PhosphorType",
+        "PlateType",
+        "ContrastBolusRoute",
+        "ProcessingFunction",
+        "TransducerData",
+        "RescaleType",
+        "ModalityLUTType",
+        "LUTExplanation",
+        "LUTLabel",
+        "WindowCenterWidthExplanation",
+        "PositionReferenceIndicator",
+        "DimensionDescriptionLabel",
+        "StackID",
+        "SegmentLabel",
+        "SegmentAlgorithmName",
+        "CodeValue",
+        "CodingSchemeDesignator",
+        "CodingSchemeVersion",
+        "CodeMeaning",
+        "LongCodeValue",
+        "URNCodeValue",
+        "MappingResource",
+        "ContextIdentifier",
+        "DeidentificationMethod",
+    }
+)
 # Coded terms are kept only from public terminologies; a local scheme's meaning is free text.
-PUBLIC_CODING_SCHEMES = frozenset({"DCM", "SCT", "SRT", "LN", "UCUM", "FMA", "RADLEX",
-                                   "NCIt", "UMLS", "I10", "ICD10", "MDC", "UBERON", "NEU"})
+PUBLIC_CODING_SCHEMES = frozenset(
+    {
+        "DCM",
+        "SCT",
+        "SRT",
+        "LN",
+        "UCUM",
+        "FMA",
+        "RADLEX",
+        "NCIt",
+        "UMLS",
+        "I10",
+        "ICD10",
+        "MDC",
+        "UBERON",
+        "NEU",
+    }
+)
 TEXT_VRS = frozenset({"AE", "AS", "LO", "LT", "SH", "ST", "UC", "UR", "UT"})
 DATE_VRS = frozenset({"DA", "DT", "TM"})
 _BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
@@ -498,21 +581,39 @@ _PIXEL_KEYWORDS = frozenset({"PixelData", "FloatPixelData", "DoubleFloatPixelDat
 # Dummy values (action D, and the Z of PatientName) and the fixed text written by deidentify.
 DUMMY_NAME = "ANONYMOUS"
 DUMMY_TEXT = "ANONYMIZED"
-DUMMY_BY_VR = {"PN": DUMMY_NAME, "DA": "19000101", "TM": "000000", "DT": "19000101000000",
-               "AS": "000Y", "DS": "0", "IS": "0"}
+DUMMY_BY_VR = {
+    "PN": DUMMY_NAME,
+    "DA": "19000101",
+    "TM": "000000",
+    "DT": "19000101000000",
+    "AS": "000Y",
+    "DS": "0",
+    "IS": "0",
+}
 DEIDENTIFICATION_METHOD = f"DICOM PS3.15 E.1-1 Basic Profile ({PROFILE_EDITION}), helpers.dicom"
 _METHOD_CODE = ("113100", "DCM", "Basic Application Confidentiality Profile")
-_FILE_META_KEPT = frozenset({"FileMetaInformationGroupLength", "FileMetaInformationVersion",
-                             "MediaStorageSOPClassUID", "MediaStorageSOPInstanceUID",
-                             "TransferSyntaxUID", "ImplementationClassUID",
-                             "ImplementationVersionName"})  # the writing software's name
+_FILE_META_KEPT = frozenset(
+    {
+        "FileMetaInformationGroupLength",
+        "FileMetaInformationVersion",
+        "MediaStorageSOPClassUID",
+        "MediaStorageSOPInstanceUID",
+        "TransferSyntaxUID",
+        "ImplementationClassUID",
+        "ImplementationVersionName",
+    }
+)  # the writing software's name
 # Registered UIDs of the standard itself (SOP classes, transfer syntaxes) are not PHI.
 STANDARD_UID_ROOT = "1.2.840.10008."
 DEIDENTIFIED_UID_ROOT = "2.25."
 # Attributes the profile removes (action X), by keyword: kept for older notebooks.
-PHI_REMOVE = tuple(sorted(pydicom.datadict.keyword_for_tag(tag) for tag, action in
-                          PROFILE_ACTIONS.items()
-                          if action == "X" and pydicom.datadict.keyword_for_tag(tag)))
+PHI_REMOVE = tuple(
+    sorted(
+        pydicom.datadict.keyword_for_tag(tag)
+        for tag, action in PROFILE_ACTIONS.items()
+        if action == "X" and pydicom.datadict.keyword_for_tag(tag)
+    )
+)
 
 
 def profile_action(tag: int) -> str:
@@ -542,17 +643,30 @@ def profile_table() -> Any:
 
     rows = []
     for tag, action in PROFILE_ACTIONS.items():
-        rows.append({"tag": f"({tag >> 16:04X},{tag & 0xFFFF:04X})",
-                     "keyword": pydicom.datadict.keyword_for_tag(tag),
-                     "name": pydicom.datadict.dictionary_description(tag)
-                     if pydicom.datadict.dictionary_has_tag(tag) else "",
-                     "action": action, "meaning": ACTIONS[action]})
+        rows.append(
+            {
+                "tag": f"({tag >> 16:04X},{tag & 0xFFFF:04X})",
+                "keyword": pydicom.datadict.keyword_for_tag(tag),
+                "name": pydicom.datadict.dictionary_description(tag)
+                if pydicom.datadict.dictionary_has_tag(tag)
+                else "",
+                "action": action,
+                "meaning": ACTIONS[action],
+            }
+        )
     for g, e, _, element_mask, action in PROFILE_GROUP_ACTIONS:
         element = "xxxx" if element_mask == 0 else f"{e:04X}"
-        rows.append({"tag": f"({g >> 8:02X}xx,{element})", "keyword": "",
-                     "name": "Curve Data" if g >> 8 == 0x50 else
-                     ("Overlay Data" if e == 0x3000 else "Overlay Comments"),
-                     "action": action, "meaning": ACTIONS[action]})
+        rows.append(
+            {
+                "tag": f"({g >> 8:02X}xx,{element})",
+                "keyword": "",
+                "name": "Curve Data"
+                if g >> 8 == 0x50
+                else ("Overlay Data" if e == 0x3000 else "Overlay Comments"),
+                "action": action,
+                "meaning": ACTIONS[action],
+            }
+        )
     return pd.DataFrame(rows).sort_values("tag", ignore_index=True)
 
 
@@ -564,8 +678,10 @@ def remap_uid(uid: str, salt: str) -> str:
     stay consistent; without the salt the mapping cannot be reversed.
     """
     if not salt:
-        raise ValueError("a non-empty salt (kept secret) is required to remap UIDs: pass "
-                         "salt='...' (the same secret for every file of a data set)")
+        raise ValueError(
+            "a non-empty salt (kept secret) is required to remap UIDs: pass "
+            "salt='...' (the same secret for every file of a data set)"
+        )
     # pydicom's generate_uid(prefix=None, entropy_srcs=...) ignores the entropy sources and
     # returns a random UUID, so the 128-bit number is derived from a SHA-256 here.
     digest = hashlib.sha256(f"{salt}\x00{uid}".encode()).hexdigest()
@@ -604,7 +720,9 @@ def _remap(element: Any, salt: str) -> None:
 
 def _pseudonym(patient_id: str, salt: str) -> str:
     """A salted pseudonym for a patient ID (16 digits; empty stays empty)."""
-    return remap_uid(patient_id, salt).removeprefix(DEIDENTIFIED_UID_ROOT)[:16] if patient_id else ""
+    return (
+        remap_uid(patient_id, salt).removeprefix(DEIDENTIFIED_UID_ROOT)[:16] if patient_id else ""
+    )
 
 
 def _dummy(dataset: Dataset, element: Any, salt: str) -> None:
@@ -660,15 +778,17 @@ def _apply_profile(dataset: Dataset, salt: str) -> None:
             element.value = element.empty_value
         elif vr in TEXT_VRS:
             keep = element.keyword in SAFE_TEXT and (
-                element.keyword != "CodeMeaning" or _public_code(dataset))
+                element.keyword != "CodeMeaning" or _public_code(dataset)
+            )
             if not keep:
                 element.value = element.empty_value
         elif vr == "UN":
             del dataset[tag]
 
 
-def deidentify(ds: Dataset | str | os.PathLike[str], salt: str, *,
-               allow_burned_in: bool = False) -> Dataset:
+def deidentify(
+    ds: Dataset | str | os.PathLike[str], salt: str, *, allow_burned_in: bool = False
+) -> Dataset:
     """Return a de-identified copy of ``ds`` under the Basic Application Level Confidentiality Profile.
 
     Every attribute of PS3.15 Table E.1-1 (edition :data:`PROFILE_EDITION`) gets its
@@ -685,14 +805,17 @@ def deidentify(ds: Dataset | str | os.PathLike[str], salt: str, *,
     if not isinstance(ds, Dataset):
         ds = read_dicom(ds)
     if not salt:
-        raise ValueError("deidentify needs a non-empty salt (a secret kept by the data "
-                         "custodian, the same for every file of a data set)")
+        raise ValueError(
+            "deidentify needs a non-empty salt (a secret kept by the data "
+            "custodian, the same for every file of a data set)"
+        )
     check_nesting(ds)
     if burned_in_annotation(ds) == "YES" and not allow_burned_in:
         raise BurnedInAnnotation(
             f"{_source_name(ds)}: BurnedInAnnotation is YES: identifying text is part of the "
             "pixels; header de-identification is not enough (mask the pixels, check them, "
-            "then pass allow_burned_in=True)")
+            "then pass allow_burned_in=True)"
+        )
     out = copy.deepcopy(ds)
     for attribute in ("filename", "buffer"):
         if hasattr(out, attribute):
@@ -720,8 +843,9 @@ def deidentify(ds: Dataset | str | os.PathLike[str], salt: str, *,
     return out
 
 
-def save_deidentified(ds: Dataset, path: str | os.PathLike[str], *,
-                      overwrite: bool = False) -> Path:
+def save_deidentified(
+    ds: Dataset, path: str | os.PathLike[str], *, overwrite: bool = False
+) -> Path:
     """Write a dataset produced by :func:`deidentify` to ``path``; never replace an original.
 
     Refuses (:class:`NotDeidentified`) a dataset that is not marked
@@ -732,38 +856,51 @@ def save_deidentified(ds: Dataset, path: str | os.PathLike[str], *,
     """
     path = Path(path)
     if not isinstance(ds, Dataset) or str(ds.get("PatientIdentityRemoved", "")).upper() != "YES":
-        raise NotDeidentified(f"refusing to write {path.name}: the dataset is not marked "
-                              "PatientIdentityRemoved=YES; pass it through deidentify() first")
+        raise NotDeidentified(
+            f"refusing to write {path.name}: the dataset is not marked "
+            "PatientIdentityRemoved=YES; pass it through deidentify() first"
+        )
     problems = find_phi(ds)
     if problems:
-        raise NotDeidentified(f"refusing to write {path.name}: find_phi still finds "
-                              f"{len(problems)} problem(s), e.g. {problems[0]}; pass the "
-                              "original through deidentify() instead of editing a copy")
+        raise NotDeidentified(
+            f"refusing to write {path.name}: find_phi still finds "
+            f"{len(problems)} problem(s), e.g. {problems[0]}; pass the "
+            "original through deidentify() instead of editing a copy"
+        )
     if path.is_dir():
-        raise DicomWriteError(f"{path} is a folder: pass a file path inside it, e.g. "
-                              f"Path({str(path)!r}) / 'deidentified.dcm'")
+        raise DicomWriteError(
+            f"{path} is a folder: pass a file path inside it, e.g. "
+            f"Path({str(path)!r}) / 'deidentified.dcm'"
+        )
     if not path.parent.is_dir():
-        raise DicomWriteError(f"cannot write {path.name}: the folder {path.parent} does not "
-                              "exist; create it first (Path(...).mkdir(parents=True))")
+        raise DicomWriteError(
+            f"cannot write {path.name}: the folder {path.parent} does not "
+            "exist; create it first (Path(...).mkdir(parents=True))"
+        )
     if path.exists() or path.is_symlink():
         if not overwrite:
-            raise OutputExists(f"{path} already exists and is not replaced; choose a new "
-                               "file name, or pass overwrite=True if it is an earlier "
-                               "de-identified copy")
+            raise OutputExists(
+                f"{path} already exists and is not replaced; choose a new "
+                "file name, or pass overwrite=True if it is an earlier "
+                "de-identified copy"
+            )
         try:
             existing = pydicom.dcmread(path, stop_before_pixels=True)
             marked = str(existing.get("PatientIdentityRemoved", "")).upper() == "YES"
         except Exception:  # not DICOM (or unreadable): nothing identifiable to protect here
             marked = True
         if not marked:
-            raise OutputExists(f"{path} holds a DICOM file that is not de-identified (possibly "
-                               "the original); it is never replaced, not even with "
-                               "overwrite=True: write the copy to another path")
+            raise OutputExists(
+                f"{path} holds a DICOM file that is not de-identified (possibly "
+                "the original); it is never replaced, not even with "
+                "overwrite=True: write the copy to another path"
+            )
     target = None  # the file this call creates and must not leave half-written
     try:
         if overwrite:  # write beside the target, then swap it in in one step
-            handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.",
-                                                 suffix=".part", delete=False)
+            handle = tempfile.NamedTemporaryFile(
+                dir=path.parent, prefix=f".{path.name}.", suffix=".part", delete=False
+            )
             target = Path(handle.name)
             with handle:
                 ds.save_as(handle, enforce_file_format=True)
@@ -774,17 +911,21 @@ def save_deidentified(ds: Dataset, path: str | os.PathLike[str], *,
                 ds.save_as(handle, enforce_file_format=True)
         target = None
     except FileExistsError as error:
-        raise OutputExists(f"{path} already exists and is not replaced; choose a new file "
-                           "name") from error
+        raise OutputExists(
+            f"{path} already exists and is not replaced; choose a new file name"
+        ) from error
     except PermissionError as error:
-        raise DicomWriteError(f"cannot write {path}: permission denied; choose a folder this "
-                              "user may write to") from error
+        raise DicomWriteError(
+            f"cannot write {path}: permission denied; choose a folder this user may write to"
+        ) from error
     except RecursionError as error:
         raise _too_deep(path.name) from error
     except (AttributeError, ValueError, TypeError, OverflowError) as error:
-        raise DicomWriteError(f"cannot write {path.name} as a DICOM file: {error}. An object "
-                              "without SOPClassUID/SOPInstanceUID is not a storable instance; "
-                              "fix the original's header and de-identify it again") from error
+        raise DicomWriteError(
+            f"cannot write {path.name} as a DICOM file: {error}. An object "
+            "without SOPClassUID/SOPInstanceUID is not a storable instance; "
+            "fix the original's header and de-identify it again"
+        ) from error
     finally:
         if target is not None:
             target.unlink(missing_ok=True)  # only the partial file written by this call
@@ -816,8 +957,9 @@ def _preamble_finding(preamble: bytes | None) -> list[str]:
     if not preamble or not any(preamble):
         return []
     text = re.sub(rb"[^\x20-\x7e]+", b" ", preamble).decode("ascii").strip()
-    return [f"preamble: {sum(b != 0 for b in preamble)} of 128 bytes are not zero "
-            f"(text: {text[:40]!r})"]
+    return [
+        f"preamble: {sum(b != 0 for b in preamble)} of 128 bytes are not zero (text: {text[:40]!r})"
+    ]
 
 
 def _structural_findings(ds: Dataset) -> list[str]:
@@ -826,8 +968,10 @@ def _structural_findings(ds: Dataset) -> list[str]:
     meta = getattr(ds, "file_meta", None)
     for element in meta if meta is not None else []:
         if element.keyword not in _FILE_META_KEPT:
-            problems.append(f"file meta {element.keyword or element.tag}: present (names the "
-                            "sending application or station)")
+            problems.append(
+                f"file meta {element.keyword or element.tag}: present (names the "
+                "sending application or station)"
+            )
     skip: list[str] = []  # prefixes of removed sequences already reported
     for prefix, dataset, element in _walk(ds):
         if any(prefix.startswith(s) for s in skip):
@@ -844,16 +988,30 @@ def _structural_findings(ds: Dataset) -> list[str]:
             problem = "still present (table action X: remove)"
         elif action in ("Z", "Z/D", "X/Z", "X/Z/D") and element.keyword != "PatientID":
             if vr == "SQ" and element.value:
-                problem = f"sequence with {len(element.value)} item(s) (table action {action}: empty)"
+                problem = (
+                    f"sequence with {len(element.value)} item(s) (table action {action}: empty)"
+                )
             elif vr != "SQ" and not _is_dummy(element):
                 problem = f"value {str(element.value)[:40]!r} (table action {action}: empty)"
-        elif action in ("D", "X/D") and vr not in ("SQ", "UI") and not _is_dummy(element) \
-                and vr not in _BINARY_VRS:
+        elif (
+            action in ("D", "X/D")
+            and vr not in ("SQ", "UI")
+            and not _is_dummy(element)
+            and vr not in _BINARY_VRS
+        ):
             problem = f"value {str(element.value)[:40]!r} (table action {action}: dummy)"
-        elif action == "K" and vr in TEXT_VRS and _values(element) and not (
-                element.keyword in SAFE_TEXT and (element.keyword != "CodeMeaning" or
-                                                  _public_code(dataset))):
-            problem = f"free text {str(element.value)[:40]!r} (not in Table E.1-1, not in SAFE_TEXT)"
+        elif (
+            action == "K"
+            and vr in TEXT_VRS
+            and _values(element)
+            and not (
+                element.keyword in SAFE_TEXT
+                and (element.keyword != "CodeMeaning" or _public_code(dataset))
+            )
+        ):
+            problem = (
+                f"free text {str(element.value)[:40]!r} (not in Table E.1-1, not in SAFE_TEXT)"
+            )
         elif action == "K" and (vr == "PN" or vr in DATE_VRS) and not _is_dummy(element):
             problem = f"{'person name' if vr == 'PN' else 'date/time'} {str(element.value)[:40]!r}"
         elif action == "K" and vr == "UN":
@@ -897,8 +1055,9 @@ def identifying_strings(original: Dataset) -> list[str]:
             continue
         action = profile_action(tag)
         unlisted_text = vr in TEXT_VRS and not (
-            element.keyword in SAFE_TEXT and (element.keyword != "CodeMeaning" or
-                                              _public_code(dataset)))
+            element.keyword in SAFE_TEXT
+            and (element.keyword != "CodeMeaning" or _public_code(dataset))
+        )
         if action == "K" and (vr == "CS" or element.keyword in SAFE_TEXT):
             kept.update(str(v).strip().lower() for v in _values(element))
         if vr == "UI":
@@ -906,12 +1065,25 @@ def identifying_strings(original: Dataset) -> list[str]:
         elif vr == "PN":
             for value in _values(element):
                 names += [str(value), *_pn_components(value)]
-        elif vr in ("DA", "DT") or (action == "K" and unlisted_text) or (
-                action != "K" and vr not in ("TM", "DS", "IS", "US", "SS", "UL", "SL", "FL",
-                                             "FD", "UV", "SV")):
+        elif (
+            vr in ("DA", "DT")
+            or (action == "K" and unlisted_text)
+            or (
+                action != "K"
+                and vr not in ("TM", "DS", "IS", "US", "SS", "UL", "SL", "FL", "FD", "UV", "SV")
+            )
+        ):
             found += [str(v).strip() for v in _values(element)]
-    ours = " ".join([DUMMY_NAME, DUMMY_TEXT, DEIDENTIFICATION_METHOD, _METHOD_CODE[2],
-                     *DUMMY_BY_VR.values(), pydicom.uid.PYDICOM_IMPLEMENTATION_UID]).lower()
+    ours = " ".join(
+        [
+            DUMMY_NAME,
+            DUMMY_TEXT,
+            DEIDENTIFICATION_METHOD,
+            _METHOD_CODE[2],
+            *DUMMY_BY_VR.values(),
+            pydicom.uid.PYDICOM_IMPLEMENTATION_UID,
+        ]
+    ).lower()
     kept_text = "\n".join(kept)
     found = [s for s in found if not re.search(_pattern(s), kept_text, re.IGNORECASE)]
     names = [s for s in names if s.lower() not in kept]
@@ -939,8 +1111,12 @@ def _element_text(element: Any) -> str | None:
     return "\\".join(str(v) for v in _values(element))
 
 
-def find_phi(ds: Dataset | str | os.PathLike[str], original: Dataset | None = None, *,
-             identifiers: Iterable[str] = ()) -> list[str]:
+def find_phi(
+    ds: Dataset | str | os.PathLike[str],
+    original: Dataset | None = None,
+    *,
+    identifiers: Iterable[str] = (),
+) -> list[str]:
     """List what still looks like protected health information (an empty list: nothing found).
 
     ``ds`` is a dataset or the path of a written file. Without ``original`` the check is
@@ -963,8 +1139,10 @@ def find_phi(ds: Dataset | str | os.PathLike[str], original: Dataset | None = No
     strings = identifying_strings(original) if original is not None else []
     for extra in identifiers:
         if len(str(extra)) < 3:
-            raise ValueError(f"identifier {extra!r} is too short to search for (3 characters "
-                             "or more): pass longer identifiers")
+            raise ValueError(
+                f"identifier {extra!r} is too short to search for (3 characters "
+                "or more): pass longer identifiers"
+            )
         strings.append(str(extra))
     if not strings:
         return problems
@@ -982,8 +1160,11 @@ def find_phi(ds: Dataset | str | os.PathLike[str], original: Dataset | None = No
         problems += scan_file_for(path, [s for s, _ in patterns])
     else:
         preamble = bytes(getattr(ds, "preamble", None) or b"").decode("latin-1")
-        problems += [f"preamble: contains {s!r} from the original"
-                     for s, pattern in patterns if pattern.search(preamble)]
+        problems += [
+            f"preamble: contains {s!r} from the original"
+            for s, pattern in patterns
+            if pattern.search(preamble)
+        ]
     return problems
 
 
@@ -997,8 +1178,9 @@ def _pixel_data_span(path: Path) -> tuple[int, int] | None:
     return raw.value_tell, raw.value_tell + len(raw.value)
 
 
-def scan_file_for(path: str | os.PathLike[str], strings: Iterable[str], *,
-                  skip_pixel_data: bool = True) -> list[str]:
+def scan_file_for(
+    path: str | os.PathLike[str], strings: Iterable[str], *, skip_pixel_data: bool = True
+) -> list[str]:
     """Search the raw bytes of a file, preamble included, for each of ``strings``.
 
     The search is case-insensitive (ASCII letters), for the UTF-8 and Latin-1 encodings of
@@ -1037,8 +1219,9 @@ def scan_file_for(path: str | os.PathLike[str], strings: Iterable[str], *,
             except UnicodeEncodeError:
                 continue
             ascii_only = string.isascii()
-            pattern = re.compile(needle.lower() if ascii_only else needle,
-                                 0 if ascii_only else re.IGNORECASE)
+            pattern = re.compile(
+                needle.lower() if ascii_only else needle, 0 if ascii_only else re.IGNORECASE
+            )
             for match in pattern.finditer(haystack):
                 position = match.start() + (end - start if match.start() >= start else 0)
                 where = region(position)
@@ -1069,8 +1252,14 @@ def seed_preprocess(image: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- model input
-def preprocess(image: np.ndarray, size: int = 224, channels: int = 3, *,
-               keep_aspect: bool = True, rescale: bool = True) -> np.ndarray:
+def preprocess(
+    image: np.ndarray,
+    size: int = 224,
+    channels: int = 3,
+    *,
+    keep_aspect: bool = True,
+    rescale: bool = True,
+) -> np.ndarray:
     """Turn one grey ``(h, w)``/``(h, w, 1)`` or RGB ``(h, w, 3)`` image into model input.
 
     Intensities are min-max scaled to ``[0, 1]``; with ``rescale=False`` the image must
@@ -1090,8 +1279,13 @@ def preprocess(image: np.ndarray, size: int = 224, channels: int = 3, *,
     image = np.asarray(image)
     if image.ndim == 3 and image.shape[-1] == 1:
         image = image[..., 0]
-    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[-1] == 3)) or min(image.shape[:2]) < 1:
-        raise ValueError(f"expected a grey (h, w) / (h, w, 1) or RGB (h, w, 3) image, got {image.shape}")
+    if (
+        not (image.ndim == 2 or (image.ndim == 3 and image.shape[-1] == 3))
+        or min(image.shape[:2]) < 1
+    ):
+        raise ValueError(
+            f"expected a grey (h, w) / (h, w, 1) or RGB (h, w, 3) image, got {image.shape}"
+        )
     image = image.astype(np.float32)
     if not np.isfinite(image).all():
         raise ValueError("the image contains NaN or infinite values")
@@ -1109,7 +1303,7 @@ def preprocess(image: np.ndarray, size: int = 224, channels: int = 3, *,
         side = max(image.shape[:2])
         top, left = (side - image.shape[0]) // 2, (side - image.shape[1]) // 2
         padded = np.zeros((side, side) + image.shape[2:], dtype=np.float32)
-        padded[top:top + image.shape[0], left:left + image.shape[1]] = image
+        padded[top : top + image.shape[0], left : left + image.shape[1]] = image
         image = padded
     shrink = size * size < image.shape[0] * image.shape[1]
     interpolation = cv2.INTER_AREA if shrink else cv2.INTER_CUBIC
@@ -1134,19 +1328,29 @@ def metadata_table(paths: Iterable[str | os.PathLike[str]]) -> Any:
     for path in paths:
         ds = read_dicom(path, stop_before_pixels=True)
         spacing = ds.get("PixelSpacing")
-        rows.append({
-            "file": Path(path).name,
-            "modality": ds.get("Modality"),
-            "photometric": ds.get("PhotometricInterpretation"),
-            "rows": ds.get("Rows"),
-            "columns": ds.get("Columns"),
-            "frames": int(ds.get("NumberOfFrames", 1) or 1),
-            "bits_stored": ds.get("BitsStored"),
-            "signed": bool(ds.get("PixelRepresentation", 0)),
-            "pixel_spacing_mm": None if spacing is None else "x".join(f"{float(s):g}" for s in spacing),
-            "rescale": None if "RescaleSlope" not in ds else f"{float(ds.RescaleSlope):g}, {float(ds.RescaleIntercept):g}",
-            "window": None if "WindowCenter" not in ds else f"{ds.WindowCenter}/{ds.WindowWidth}",
-            "burned_in": burned_in_annotation(ds),
-            "transfer_syntax": getattr(getattr(ds, "file_meta", {}).get("TransferSyntaxUID"), "name", None),
-        })
+        rows.append(
+            {
+                "file": Path(path).name,
+                "modality": ds.get("Modality"),
+                "photometric": ds.get("PhotometricInterpretation"),
+                "rows": ds.get("Rows"),
+                "columns": ds.get("Columns"),
+                "frames": int(ds.get("NumberOfFrames", 1) or 1),
+                "bits_stored": ds.get("BitsStored"),
+                "signed": bool(ds.get("PixelRepresentation", 0)),
+                "pixel_spacing_mm": None
+                if spacing is None
+                else "x".join(f"{float(s):g}" for s in spacing),
+                "rescale": None
+                if "RescaleSlope" not in ds
+                else f"{float(ds.RescaleSlope):g}, {float(ds.RescaleIntercept):g}",
+                "window": None
+                if "WindowCenter" not in ds
+                else f"{ds.WindowCenter}/{ds.WindowWidth}",
+                "burned_in": burned_in_annotation(ds),
+                "transfer_syntax": getattr(
+                    getattr(ds, "file_meta", {}).get("TransferSyntaxUID"), "name", None
+                ),
+            }
+        )
     return pd.DataFrame(rows)

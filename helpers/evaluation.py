@@ -39,15 +39,19 @@ def _finite_threshold(threshold) -> float:
     except (TypeError, ValueError) as error:
         raise ValueError(f"threshold must be a number, not {threshold!r}") from error
     if not np.isfinite(value):
-        raise ValueError(f"threshold must be finite, not {threshold!r} (was it chosen on data "
-                         "with one class only?)")
+        raise ValueError(
+            f"threshold must be finite, not {threshold!r} (was it chosen on data "
+            "with one class only?)"
+        )
     return value
 
 
 def _two_classes(y_true: np.ndarray, what: str) -> None:
     if np.unique(y_true).size < 2:
-        raise ValueError(f"y_true holds one class only ({int(y_true[0])}): {what} needs both "
-                         "positive and negative cases")
+        raise ValueError(
+            f"y_true holds one class only ({int(y_true[0])}): {what} needs both "
+            "positive and negative cases"
+        )
 
 
 def _ratio(numerator: int, denominator: int) -> float:
@@ -77,7 +81,10 @@ def binary_metrics(y_true, y_score, threshold: float = 0.5) -> dict[str, float]:
         "npv": _ratio(tn, tn + fn),
         "accuracy": (tp + tn) / y_true.size,
         "f1": _ratio(2 * tp, 2 * tp + fp + fn),
-        "tp": tp, "fp": fp, "tn": tn, "fn": fn,
+        "tp": tp,
+        "fp": fp,
+        "tn": tn,
+        "fn": fn,
     }
 
 
@@ -160,7 +167,9 @@ def clinical_report(
     threshold = _finite_threshold(threshold)
     unknown = [name for name in metrics if name not in CLINICAL_METRICS]
     if unknown or not metrics:
-        raise ValueError(f"unknown or no metrics {unknown}; choose from {', '.join(CLINICAL_METRICS)}")
+        raise ValueError(
+            f"unknown or no metrics {unknown}; choose from {', '.join(CLINICAL_METRICS)}"
+        )
 
     def metric(name: str) -> Metric:
         if name == "roc_auc":
@@ -169,8 +178,10 @@ def clinical_report(
             return average_precision_score
         return lambda t, s: binary_metrics(t, s, threshold)[name]
 
-    rows = {name: bootstrap_ci(metric(name), y_true, y_score, n_boot=n_boot, alpha=alpha, seed=seed)
-            for name in metrics}
+    rows = {
+        name: bootstrap_ci(metric(name), y_true, y_score, n_boot=n_boot, alpha=alpha, seed=seed)
+        for name in metrics
+    }
     return pd.DataFrame.from_dict(rows, orient="index", columns=["value", "ci_low", "ci_high"])
 
 
@@ -216,9 +227,15 @@ def reliability_table(y_true, prob, n_bins: int = 10) -> pd.DataFrame:
     for b in range(n_bins):
         mask = which == b
         if mask.any():
-            rows.append({"bin_low": edges[b], "bin_high": edges[b + 1], "count": int(mask.sum()),
-                         "confidence": float(prob[mask].mean()),
-                         "frequency": float(y_true[mask].mean())})
+            rows.append(
+                {
+                    "bin_low": edges[b],
+                    "bin_high": edges[b + 1],
+                    "count": int(mask.sum()),
+                    "confidence": float(prob[mask].mean()),
+                    "frequency": float(y_true[mask].mean()),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -277,14 +294,18 @@ def medmnist_auc_acc(y_true, y_score, task: str, threshold: float = 0.5) -> tupl
         labels = y_true.reshape(-1)
         n_classes = 2 if task == "binary-class" else y_score.shape[1]
         if labels.min() < 0 or labels.max() >= n_classes or not np.all(labels == np.round(labels)):
-            raise ValueError(f"y_true holds labels {np.unique(labels)[:8]} but y_score has scores "
-                             f"for {n_classes} classes ({task}): labels must be 0..{n_classes - 1}")
+            raise ValueError(
+                f"y_true holds labels {np.unique(labels)[:8]} but y_score has scores "
+                f"for {n_classes} classes ({task}): labels must be 0..{n_classes - 1}"
+            )
         if task != "binary-class" and y_score.shape[1] < 2:
             raise ValueError(f"{task} needs one score column per class, got {y_score.shape[1]}")
         absent = sorted(set(range(n_classes)) - set(np.unique(labels).astype(int).tolist()))
         if absent:
-            raise ValueError(f"class(es) {absent} have no case in y_true: the {task} AUC is "
-                             "undefined (evaluate on a split that holds every class)")
+            raise ValueError(
+                f"class(es) {absent} have no case in y_true: the {task} AUC is "
+                "undefined (evaluate on a split that holds every class)"
+            )
     elif task == "multi-label, binary-class" and y_true.shape != y_score.shape:
         raise ValueError(f"multi-label y_true {y_true.shape} and y_score {y_score.shape} differ")
     if task == "binary-class":
@@ -293,7 +314,9 @@ def medmnist_auc_acc(y_true, y_score, task: str, threshold: float = 0.5) -> tupl
         return float(roc_auc_score(labels, score)), float(np.mean((score > threshold) == labels))
     if task == "multi-label, binary-class":
         aucs = [roc_auc_score(y_true[:, k], y_score[:, k]) for k in range(y_true.shape[1])]
-        accs = [np.mean((y_score[:, k] > threshold) == y_true[:, k]) for k in range(y_true.shape[1])]
+        accs = [
+            np.mean((y_score[:, k] > threshold) == y_true[:, k]) for k in range(y_true.shape[1])
+        ]
         return float(np.mean(aucs)), float(np.mean(accs))
     if task in ("multi-class", "ordinal-regression"):
         labels = y_true.reshape(-1)
@@ -303,8 +326,9 @@ def medmnist_auc_acc(y_true, y_score, task: str, threshold: float = 0.5) -> tupl
 
 
 # --------------------------------------------------------------------------- comparisons
-def proportion_ci(successes: int, n: int, *, alpha: float = 0.05,
-                  method: str = "wilson") -> tuple[float, float, float]:
+def proportion_ci(
+    successes: int, n: int, *, alpha: float = 0.05, method: str = "wilson"
+) -> tuple[float, float, float]:
     """A proportion and its ``(1 - alpha)`` interval: ``(p, low, high)``.
 
     ``method`` is ``"wilson"`` (score interval, good coverage at any size) or ``"exact"``
@@ -361,9 +385,16 @@ def delong_test(y_true, score_a, score_b, *, alpha: float = 0.05) -> dict[str, f
     se = float(np.sqrt(max(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1], 0.0)))
     z = diff / se if se > 0 else (0.0 if diff == 0 else float(np.sign(diff) * np.inf))
     half = norm.ppf(1 - alpha / 2) * se
-    return {"auc_a": float(aucs[0]), "auc_b": float(aucs[1]), "difference": diff, "se": se,
-            "ci_low": float(diff - half), "ci_high": float(diff + half), "z": float(z),
-            "p": float(2 * norm.sf(abs(z)))}
+    return {
+        "auc_a": float(aucs[0]),
+        "auc_b": float(aucs[1]),
+        "difference": diff,
+        "se": se,
+        "ci_low": float(diff - half),
+        "ci_high": float(diff + half),
+        "z": float(z),
+        "p": float(2 * norm.sf(abs(z))),
+    }
 
 
 def paired_bootstrap(
@@ -388,8 +419,10 @@ def paired_bootstrap(
     score_a = np.asarray(score_a, dtype=np.float64)
     score_b = np.asarray(score_b, dtype=np.float64)
     if not (len(y_true) == len(score_a) == len(score_b)):
-        raise ValueError(f"y_true, score_a and score_b have {len(y_true)}, {len(score_a)} and "
-                         f"{len(score_b)} rows: they must describe the same cases")
+        raise ValueError(
+            f"y_true, score_a and score_b have {len(y_true)}, {len(score_a)} and "
+            f"{len(score_b)} rows: they must describe the same cases"
+        )
     stacked = np.stack([score_a.reshape(len(y_true), -1), score_b.reshape(len(y_true), -1)], axis=1)
 
     def difference(t: np.ndarray, s: np.ndarray) -> float:

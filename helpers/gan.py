@@ -57,15 +57,17 @@ def build_generator(
         label = keras.Input((1,), dtype="int32", name="label")
         inputs.append(label)
         embedded = keras.layers.Flatten(name="label_flat")(
-            keras.layers.Embedding(n_classes, latent_dim, name="label_embedding")(label))
+            keras.layers.Embedding(n_classes, latent_dim, name="label_embedding")(label)
+        )
         x = keras.layers.Concatenate(name="noise_and_label")([noise, embedded])
     side = image_size // 4
     x = keras.layers.Dense(side * side * 2 * base_filters, use_bias=False, name="project")(x)
     x = keras.layers.BatchNormalization(name="bn0")(x)
     x = keras.layers.LeakyReLU(0.2, name="lrelu0")(x)
     x = keras.layers.Reshape((side, side, 2 * base_filters), name="to_map")(x)
-    x = keras.layers.Conv2DTranspose(base_filters, 4, strides=2, padding="same", use_bias=False,
-                                     name="up1")(x)
+    x = keras.layers.Conv2DTranspose(
+        base_filters, 4, strides=2, padding="same", use_bias=False, name="up1"
+    )(x)
     x = keras.layers.BatchNormalization(name="bn1")(x)
     x = keras.layers.LeakyReLU(0.2, name="lrelu1")(x)
     x = keras.layers.Conv2DTranspose(1, 4, strides=2, padding="same", name="up2")(x)
@@ -88,7 +90,9 @@ def build_discriminator(
     """
     shape = tuple(int(v) for v in image_shape)
     if len(shape) != 3 or shape[-1] not in (1, 3) or min(shape[:2]) < 8:
-        raise ValueError(f"image_shape must be (height, width, 1 or 3) with sides >= 8, got {shape}")
+        raise ValueError(
+            f"image_shape must be (height, width, 1 or 3) with sides >= 8, got {shape}"
+        )
     if n_classes == 1 or n_classes < 0:
         raise ValueError(f"n_classes must be 0 (unconditional) or >= 2, not {n_classes}")
     if not 0 <= dropout < 1:
@@ -100,7 +104,9 @@ def build_discriminator(
     if n_classes:
         label = keras.Input((1,), dtype="int32", name="label")
         inputs.append(label)
-        plane = keras.layers.Embedding(n_classes, shape[0] * shape[1], name="label_embedding")(label)
+        plane = keras.layers.Embedding(n_classes, shape[0] * shape[1], name="label_embedding")(
+            label
+        )
         plane = keras.layers.Reshape((shape[0], shape[1], 1), name="label_plane")(plane)
         x = keras.layers.Concatenate(name="image_and_label")([image, plane])
     for k, filters in enumerate((base_filters, 2 * base_filters)):
@@ -123,7 +129,9 @@ def to_tanh_range(images: np.ndarray) -> np.ndarray:
     if out.ndim != 4:
         raise ValueError(f"expected images of shape (n, h, w) or (n, h, w, c), got {images.shape}")
     if out.min() < 0 or out.max() > 1:
-        raise ValueError(f"images must lie in [0, 1] (or be uint8), got [{out.min():.3g}, {out.max():.3g}]")
+        raise ValueError(
+            f"images must lie in [0, 1] (or be uint8), got [{out.min():.3g}, {out.max():.3g}]"
+        )
     return out * 2.0 - 1.0
 
 
@@ -161,8 +169,9 @@ class GAN:
         self.discriminator = discriminator
         self.conditional = conditional_g
         self.latent_dim = int((generator.input[0] if conditional_g else generator.input).shape[-1])
-        self.n_classes = (int(generator.get_layer("label_embedding").input_dim)
-                          if conditional_g else 0)
+        self.n_classes = (
+            int(generator.get_layer("label_embedding").input_dim) if conditional_g else 0
+        )
         self.label_smoothing = float(label_smoothing)
         self.g_optimizer = keras.optimizers.Adam(learning_rate=learning_rate, beta_1=beta_1)
         self.d_optimizer = keras.optimizers.Adam(learning_rate=learning_rate, beta_1=beta_1)
@@ -180,10 +189,13 @@ class GAN:
             fake = self.generator(self._inputs(noise, fake_labels), training=True)
             real_logit = self.discriminator(self._inputs(real, labels), training=True)
             fake_logit = self.discriminator(self._inputs(fake, fake_labels), training=True)
-            d_loss = (bce(tf.fill(tf.shape(real_logit), 1.0 - self.label_smoothing), real_logit)
-                      + bce(tf.zeros_like(fake_logit), fake_logit))
+            d_loss = bce(
+                tf.fill(tf.shape(real_logit), 1.0 - self.label_smoothing), real_logit
+            ) + bce(tf.zeros_like(fake_logit), fake_logit)
         grads = tape.gradient(d_loss, self.discriminator.trainable_weights)
-        self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_weights, strict=True))
+        self.d_optimizer.apply_gradients(
+            zip(grads, self.discriminator.trainable_weights, strict=True)
+        )
         noise = tf.random.normal((batch, self.latent_dim))
         with tf.GradientTape() as tape:
             fake = self.generator(self._inputs(noise, fake_labels), training=True)
@@ -191,9 +203,12 @@ class GAN:
             g_loss = bce(tf.ones_like(fake_logit), fake_logit)
         grads = tape.gradient(g_loss, self.generator.trainable_weights)
         self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_weights, strict=True))
-        return {"d_loss": d_loss, "g_loss": g_loss,
-                "d_real": tf.reduce_mean(tf.sigmoid(real_logit)),
-                "d_fake": tf.reduce_mean(tf.sigmoid(fake_logit))}
+        return {
+            "d_loss": d_loss,
+            "g_loss": g_loss,
+            "d_real": tf.reduce_mean(tf.sigmoid(real_logit)),
+            "d_fake": tf.reduce_mean(tf.sigmoid(fake_logit)),
+        }
 
     def train(
         self,
@@ -214,10 +229,15 @@ class GAN:
         every ``callback_every`` steps (e.g. to sample a fixed-noise grid).
         """
         images = np.asarray(images, dtype=np.float32)
-        expected = tuple(self.discriminator.input_shape[0][1:] if self.conditional
-                         else self.discriminator.input_shape[1:])
+        expected = tuple(
+            self.discriminator.input_shape[0][1:]
+            if self.conditional
+            else self.discriminator.input_shape[1:]
+        )
         if images.ndim != 4 or tuple(images.shape[1:]) != expected:
-            raise ValueError(f"images must have shape (n, {', '.join(map(str, expected))}), got {images.shape}")
+            raise ValueError(
+                f"images must have shape (n, {', '.join(map(str, expected))}), got {images.shape}"
+            )
         if images.min() < -1.0001 or images.max() > 1.0001:
             raise ValueError("images must be scaled to [-1, 1] (use to_tanh_range)")
         if self.conditional:
@@ -243,8 +263,15 @@ class GAN:
                 callback(step, self)
         return history
 
-    def generate(self, n: int, labels: np.ndarray | None = None, *, seed: int = 0,
-                 noise: np.ndarray | None = None, batch_size: int = 512) -> np.ndarray:
+    def generate(
+        self,
+        n: int,
+        labels: np.ndarray | None = None,
+        *,
+        seed: int = 0,
+        noise: np.ndarray | None = None,
+        batch_size: int = 512,
+    ) -> np.ndarray:
         """``n`` generated images in [-1, 1] (inference mode); fixed ``noise`` gives a fixed grid.
 
         Conditional models need ``labels`` (length ``n``); the noise is drawn from a
@@ -270,7 +297,9 @@ def _as_2d(name: str, x: np.ndarray, min_rows: int = 1) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     x = x.reshape(len(x), -1) if x.ndim >= 2 else x
     if x.ndim != 2 or len(x) < min_rows:
-        raise ValueError(f"{name} must be an array of at least {min_rows} samples (n, ...), got shape {np.shape(x)}")
+        raise ValueError(
+            f"{name} must be an array of at least {min_rows} samples (n, ...), got shape {np.shape(x)}"
+        )
     if not np.isfinite(x).all():
         raise ValueError(f"{name} contains NaN or infinite values")
     return x
@@ -296,12 +325,18 @@ def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
     values, vectors = np.linalg.eigh(cov_a)
     root_a = (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
     middle = root_a @ cov_b @ root_a
-    trace_covmean = float(np.sum(np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0, None))))
-    value = float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a) + np.trace(cov_b) - 2 * trace_covmean)
+    trace_covmean = float(
+        np.sum(np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0, None)))
+    )
+    value = float(
+        np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a) + np.trace(cov_b) - 2 * trace_covmean
+    )
     return max(value, 0.0)
 
 
-def classifier_two_sample_auc(real: np.ndarray, fake: np.ndarray, *, seed: int = 0, C: float = 0.1) -> float:
+def classifier_two_sample_auc(
+    real: np.ndarray, fake: np.ndarray, *, seed: int = 0, C: float = 0.1
+) -> float:
     """Held-out ROC AUC of a logistic regression telling ``real`` from ``fake`` samples.
 
     Both sets are flattened, pooled (real = 1) and split into two stratified halves; the
@@ -318,7 +353,9 @@ def classifier_two_sample_auc(real: np.ndarray, fake: np.ndarray, *, seed: int =
     a = _as_2d("real", real, min_rows=4)
     b = _as_2d("fake", fake, min_rows=4)
     if a.shape[1] != b.shape[1]:
-        raise ValueError(f"real and fake have different sizes per sample: {a.shape[1]} vs {b.shape[1]}")
+        raise ValueError(
+            f"real and fake have different sizes per sample: {a.shape[1]} vs {b.shape[1]}"
+        )
     x = np.concatenate([a, b])
     y = np.concatenate([np.ones(len(a)), np.zeros(len(b))])
     model = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000))
@@ -361,7 +398,9 @@ def high_frequency_share(images: np.ndarray, min_frequency: float = 0.5) -> np.n
     if x.ndim == 4 and x.shape[-1] == 1:
         x = x[..., 0]
     if x.ndim != 3 or min(x.shape[1:]) < 2:
-        raise ValueError(f"expected grey images of shape (n, h, w) or (n, h, w, 1) with sides >= 2, got {np.shape(images)}")
+        raise ValueError(
+            f"expected grey images of shape (n, h, w) or (n, h, w, 1) with sides >= 2, got {np.shape(images)}"
+        )
     if not np.isfinite(x).all():
         raise ValueError("images contain NaN or infinite values")
     if not 0 < min_frequency <= 0.5:
@@ -370,8 +409,10 @@ def high_frequency_share(images: np.ndarray, min_frequency: float = 0.5) -> np.n
     fx = np.abs(np.fft.fftfreq(x.shape[2]))[None, :]
     band = (fy >= min_frequency - 1e-12) | (fx >= min_frequency - 1e-12)
     if not band.any():
-        raise ValueError(f"images of size {x.shape[1]}x{x.shape[2]} have no frequency >= {min_frequency} "
-                         "(odd sides have no Nyquist frequency); use even sides or a lower min_frequency")
+        raise ValueError(
+            f"images of size {x.shape[1]}x{x.shape[2]} have no frequency >= {min_frequency} "
+            "(odd sides have no Nyquist frequency); use even sides or a lower min_frequency"
+        )
     power = np.abs(np.fft.fft2(x - x.mean(axis=(1, 2), keepdims=True))) ** 2
     total = power.sum(axis=(1, 2))
     high = power[:, band].sum(axis=1)
@@ -423,12 +464,16 @@ def per_class_diversity(
     gen = _as_2d("generated", generated)
     ref = _as_2d("real", real, min_rows=2)
     if gen.shape[1] != ref.shape[1]:
-        raise ValueError(f"generated and real differ in size per sample: {gen.shape[1]} vs {ref.shape[1]}")
+        raise ValueError(
+            f"generated and real differ in size per sample: {gen.shape[1]} vs {ref.shape[1]}"
+        )
     gen_y = np.asarray(generated_labels).reshape(-1)
     ref_y = np.asarray(real_labels).reshape(-1)
     if len(gen_y) != len(gen) or len(ref_y) != len(ref):
-        raise ValueError(f"labels must have one entry per sample: {len(gen_y)} labels for {len(gen)} "
-                         f"generated, {len(ref_y)} for {len(ref)} real")
+        raise ValueError(
+            f"labels must have one entry per sample: {len(gen_y)} labels for {len(gen)} "
+            f"generated, {len(ref_y)} for {len(ref)} real"
+        )
     unknown = sorted(set(np.unique(gen_y).tolist()) - set(np.unique(ref_y).tolist()))
     if unknown:
         raise ValueError(f"generated labels {unknown} do not occur among the real labels")
@@ -442,14 +487,26 @@ def per_class_diversity(
     for c in np.unique(ref_y):
         real_c, gen_c = ref[ref_y == c], gen[gen_y == c]
         if len(real_c) < 2:
-            raise ValueError(f"class {c} has fewer than 2 real samples: no diversity to compare with")
+            raise ValueError(
+                f"class {c} has fewer than 2 real samples: no diversity to compare with"
+            )
         real_div = mean_pairwise_distance(real_c, max_samples=max_per_class, seed=seed)
         if real_div == 0:
-            raise ValueError(f"the real samples of class {c} are all identical: no diversity to compare with")
+            raise ValueError(
+                f"the real samples of class {c} are all identical: no diversity to compare with"
+            )
         n_equal = min(len(gen_c), len(real_c), max_per_class)
         nn_real = _mean_nearest_neighbour_within(subsample(real_c, max(n_equal, 2)))
-        row = {"n_generated": int(len(gen_c)), "n_real": int(len(real_c)), "generated": 0.0,
-               "real": real_div, "ratio": 0.0, "nn_generated": 0.0, "nn_real": nn_real, "nn_ratio": 0.0}
+        row = {
+            "n_generated": int(len(gen_c)),
+            "n_real": int(len(real_c)),
+            "generated": 0.0,
+            "real": real_div,
+            "ratio": 0.0,
+            "nn_generated": 0.0,
+            "nn_real": nn_real,
+            "nn_ratio": 0.0,
+        }
         if len(gen_c) >= 2:
             row["generated"] = mean_pairwise_distance(gen_c, max_samples=max_per_class, seed=seed)
             row["ratio"] = row["generated"] / real_div
@@ -459,8 +516,9 @@ def per_class_diversity(
     return result
 
 
-def nearest_neighbour_distances(queries: np.ndarray, reference: np.ndarray,
-                                batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+def nearest_neighbour_distances(
+    queries: np.ndarray, reference: np.ndarray, batch_size: int = 1024
+) -> tuple[np.ndarray, np.ndarray]:
     """For each query image, the L2 pixel distance to its nearest reference image and its index.
 
     Images of any shape ``(n, ...)`` are flattened; both sets must have the same number of
@@ -469,21 +527,24 @@ def nearest_neighbour_distances(queries: np.ndarray, reference: np.ndarray,
     q = _as_2d("queries", queries)
     r = _as_2d("reference", reference)
     if q.shape[1] != r.shape[1]:
-        raise ValueError(f"queries and reference differ in size per image: {q.shape[1]} vs {r.shape[1]}")
-    r_sq = np.sum(r ** 2, axis=1)
+        raise ValueError(
+            f"queries and reference differ in size per image: {q.shape[1]} vs {r.shape[1]}"
+        )
+    r_sq = np.sum(r**2, axis=1)
     dist, index = np.empty(len(q)), np.empty(len(q), dtype=np.int64)
     for start in range(0, len(q), batch_size):
-        block = q[start:start + batch_size]
-        d2 = np.sum(block ** 2, axis=1)[:, None] + r_sq[None, :] - 2.0 * block @ r.T
+        block = q[start : start + batch_size]
+        d2 = np.sum(block**2, axis=1)[:, None] + r_sq[None, :] - 2.0 * block @ r.T
         best = np.argmin(d2, axis=1)
         # recompute the winners exactly (the expansion above loses precision near 0)
         exact = np.sqrt(np.sum((block - r[best]) ** 2, axis=1))
-        dist[start:start + len(block)], index[start:start + len(block)] = exact, best
+        dist[start : start + len(block)], index[start : start + len(block)] = exact, best
     return dist, index
 
 
-def memorisation_report(generated: np.ndarray, train: np.ndarray, real_test: np.ndarray,
-                        percentile: float = 1.0) -> dict[str, Any]:
+def memorisation_report(
+    generated: np.ndarray, train: np.ndarray, real_test: np.ndarray, percentile: float = 1.0
+) -> dict[str, Any]:
     """Are generated images copies of training images? Compare with real unseen images.
 
     The nearest-training-image distance of every generated image is compared with the
@@ -499,11 +560,18 @@ def memorisation_report(generated: np.ndarray, train: np.ndarray, real_test: np.
     threshold = float(np.percentile(test_d, percentile))
     flagged = np.flatnonzero(gen_d < threshold)
     return {
-        "threshold": threshold, "percentile": float(percentile),
-        "n_generated": len(gen_d), "n_flagged": len(flagged),
+        "threshold": threshold,
+        "percentile": float(percentile),
+        "n_generated": len(gen_d),
+        "n_flagged": len(flagged),
         "fraction_flagged": float(len(flagged) / len(gen_d)),
-        "flagged": flagged.tolist(), "flagged_train_index": gen_i[flagged].tolist(),
-        "generated_median": float(np.median(gen_d)), "generated_min": float(gen_d.min()),
-        "real_test_median": float(np.median(test_d)), "real_test_min": float(test_d.min()),
-        "generated_distances": gen_d, "nearest_train_index": gen_i, "real_test_distances": test_d,
+        "flagged": flagged.tolist(),
+        "flagged_train_index": gen_i[flagged].tolist(),
+        "generated_median": float(np.median(gen_d)),
+        "generated_min": float(gen_d.min()),
+        "real_test_median": float(np.median(test_d)),
+        "real_test_min": float(test_d.min()),
+        "generated_distances": gen_d,
+        "nearest_train_index": gen_i,
+        "real_test_distances": test_d,
     }

@@ -50,8 +50,10 @@ def check_input_shape(input_shape: Sequence[int], min_size: int = 8) -> tuple[in
     if channels not in (1, 3):
         raise ValueError(f"input_shape must have 1 or 3 channels, got {channels} in {shape}")
     if height < min_size or width < min_size:
-        raise ValueError(f"images of {height}x{width} px are too small for this model "
-                         f"(at least {min_size}x{min_size} px)")
+        raise ValueError(
+            f"images of {height}x{width} px are too small for this model "
+            f"(at least {min_size}x{min_size} px)"
+        )
     return height, width, channels
 
 
@@ -112,12 +114,15 @@ def chest_augmentation(
     exposure. There is deliberately no horizontal flip: laterality matters (the heart is
     on the left; a flipped film shows dextrocardia).
     """
-    return keras.Sequential([
-        keras.layers.RandomRotation(rotation_deg / 360.0, fill_mode="nearest", seed=seed),
-        keras.layers.RandomTranslation(shift, shift, fill_mode="nearest", seed=seed),
-        keras.layers.RandomZoom(zoom, fill_mode="nearest", seed=seed),
-        keras.layers.RandomContrast(contrast, seed=seed),
-    ], name="augmentation")
+    return keras.Sequential(
+        [
+            keras.layers.RandomRotation(rotation_deg / 360.0, fill_mode="nearest", seed=seed),
+            keras.layers.RandomTranslation(shift, shift, fill_mode="nearest", seed=seed),
+            keras.layers.RandomZoom(zoom, fill_mode="nearest", seed=seed),
+            keras.layers.RandomContrast(contrast, seed=seed),
+        ],
+        name="augmentation",
+    )
 
 
 def improved_cnn(
@@ -162,8 +167,13 @@ def improved_cnn(
     for block, filters in enumerate(widths):
         for k in range(convs_per_block):
             last = block == len(widths) - 1 and k == convs_per_block - 1
-            x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=not batch_norm,
-                                    name="last_conv" if last else f"conv{block}_{k}")(x)
+            x = keras.layers.Conv2D(
+                filters,
+                3,
+                padding="same",
+                use_bias=not batch_norm,
+                name="last_conv" if last else f"conv{block}_{k}",
+            )(x)
             if batch_norm:
                 # momentum 0.9, not Keras' 0.99: the moving variance starts at 1 while these
                 # activations vary far less, and at 0.99 inference outputs stay constant
@@ -209,16 +219,22 @@ def pretrained_backbone(
     application = getattr(keras.applications, name)
     backbone = None
     if weights == "imagenet" and _weights_offline():
-        print(f"{name}: offline mode (DL4H_OFFLINE is set), so no ImageNet weights can be "
-              "downloaded; using weights=None (random initialisation).")
+        print(
+            f"{name}: offline mode (DL4H_OFFLINE is set), so no ImageNet weights can be "
+            "downloaded; using weights=None (random initialisation)."
+        )
         weights = None
     if weights is not None:
         try:
-            backbone = application(include_top=False, weights=weights, input_shape=(height, width, 3))
+            backbone = application(
+                include_top=False, weights=weights, input_shape=(height, width, 3)
+            )
         except Exception as error:  # noqa: BLE001  (urllib, OSError, HTTP errors, bad files)
-            print(f"{name}: could not load the {weights!r} weights ({type(error).__name__}: "
-                  f"{error}); using weights=None (random initialisation). Go online once, "
-                  "or copy the weights file into ~/.keras/models, to use the pretrained model.")
+            print(
+                f"{name}: could not load the {weights!r} weights ({type(error).__name__}: "
+                f"{error}); using weights=None (random initialisation). Go online once, "
+                "or copy the weights file into ~/.keras/models, to use the pretrained model."
+            )
     if backbone is None:
         backbone = application(include_top=False, weights=None, input_shape=(height, width, 3))
     backbone.trainable = trainable
@@ -234,8 +250,9 @@ def pretrained_backbone(
     elif scaling == "tf":
         x = keras.layers.Rescaling(2.0, offset=-1.0, name="to_minus1_1")(x)
     else:
-        x = keras.layers.Normalization(mean=IMAGENET_MEAN, variance=[s ** 2 for s in IMAGENET_STD],
-                                       name="imagenet_norm")(x)
+        x = keras.layers.Normalization(
+            mean=IMAGENET_MEAN, variance=[s**2 for s in IMAGENET_STD], name="imagenet_norm"
+        )(x)
     x = backbone(x)
     x = keras.layers.GlobalAveragePooling2D(name="gap")(x)  # its input: the maps Grad-CAM uses
     if dropout:
@@ -280,21 +297,40 @@ def training_callbacks(
     """
     mode = "min" if "loss" in monitor else "max"
     callbacks: list[keras.callbacks.Callback] = [
-        keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience,
-                                      start_from_epoch=min_epochs, restore_best_weights=True,
-                                      verbose=0),
+        keras.callbacks.EarlyStopping(
+            monitor=monitor,
+            mode=mode,
+            patience=patience,
+            start_from_epoch=min_epochs,
+            restore_best_weights=True,
+            verbose=0,
+        ),
     ]
     if lr_patience is not None:
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(
-            monitor=monitor, mode=mode, factor=lr_factor, patience=lr_patience, min_lr=min_lr,
-            verbose=0))
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor=monitor,
+                mode=mode,
+                factor=lr_factor,
+                patience=lr_patience,
+                min_lr=min_lr,
+                verbose=0,
+            )
+        )
     if checkpoint_path is not None:
         path = str(checkpoint_path)
         if not path.endswith(".weights.h5"):
             raise ValueError(f"checkpoint_path must end with '.weights.h5', got {path!r}")
-        callbacks.append(keras.callbacks.ModelCheckpoint(
-            path, monitor=monitor, mode=mode, save_best_only=True, save_weights_only=True,
-            verbose=0))
+        callbacks.append(
+            keras.callbacks.ModelCheckpoint(
+                path,
+                monitor=monitor,
+                mode=mode,
+                save_best_only=True,
+                save_weights_only=True,
+                verbose=0,
+            )
+        )
     return callbacks
 
 
@@ -308,7 +344,10 @@ def balanced_class_weight(labels: np.ndarray) -> dict[int, float]:
     if labels.size == 0:
         raise ValueError("no labels to weight")
     classes, counts = np.unique(labels, return_counts=True)
-    return {int(c): float(labels.size / (len(classes) * n)) for c, n in zip(classes, counts, strict=True)}
+    return {
+        int(c): float(labels.size / (len(classes) * n))
+        for c, n in zip(classes, counts, strict=True)
+    }
 
 
 def train(
@@ -347,11 +386,22 @@ def train(
             raise ValueError(f"{len(x)} {name} inputs but {len(y)} labels")
     schedule = None if lr_factor is None else (lr_patience or max(1, patience // 2))
     history = model.fit(
-        x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=batch_size,
-        class_weight=class_weight, verbose=0,
-        callbacks=training_callbacks(checkpoint_path, monitor=monitor, patience=patience,
-                                     min_epochs=min_epochs, lr_patience=schedule,
-                                     lr_factor=lr_factor or 0.5, min_lr=min_lr),
+        x_train,
+        y_train,
+        validation_data=(x_val, y_val),
+        epochs=epochs,
+        batch_size=batch_size,
+        class_weight=class_weight,
+        verbose=0,
+        callbacks=training_callbacks(
+            checkpoint_path,
+            monitor=monitor,
+            patience=patience,
+            min_epochs=min_epochs,
+            lr_patience=schedule,
+            lr_factor=lr_factor or 0.5,
+            min_lr=min_lr,
+        ),
     ).history
     values = np.asarray(history[monitor], dtype=float)
     eligible = values[min_epochs:]
@@ -397,17 +447,28 @@ def fit_classifier(
     def targets(labels: np.ndarray, name: str) -> np.ndarray:
         labels = np.asarray(labels).reshape(-1)
         if labels.size and (labels.min() < 0 or labels.max() >= max(n_out, 2)):
-            raise ValueError(f"{name} must hold class indices 0..{max(n_out, 2) - 1} for a model "
-                             f"with {n_out} output unit(s); found {labels.min()}..{labels.max()}")
+            raise ValueError(
+                f"{name} must hold class indices 0..{max(n_out, 2) - 1} for a model "
+                f"with {n_out} output unit(s); found {labels.min()}..{labels.max()}"
+            )
         if n_out == 1:
             return labels.astype("float32")
         return np.eye(n_out, dtype="float32")[labels.astype(int)]
 
     compile_model(model, learning_rate)
     return train(
-        model, x_train, targets(y_train, "y_train"), x_val, targets(y_val, "y_val"),
-        epochs=epochs, batch_size=batch_size, monitor="val_auc", patience=patience,
-        min_epochs=min_epochs, lr_patience=lr_patience, lr_factor=None if lr_patience is None else 0.5,
+        model,
+        x_train,
+        targets(y_train, "y_train"),
+        x_val,
+        targets(y_val, "y_val"),
+        epochs=epochs,
+        batch_size=batch_size,
+        monitor="val_auc",
+        patience=patience,
+        min_epochs=min_epochs,
+        lr_patience=lr_patience,
+        lr_factor=None if lr_patience is None else 0.5,
         class_weight=balanced_class_weight(y_train) if class_weight else None,
         checkpoint_path=checkpoint_path,
     )
@@ -435,8 +496,17 @@ def reference_classifier(
     """
     config.set_seed(seed)
     model = improved_cnn(x_train.shape[1:], 1, seed=seed)
-    result = fit_classifier(model, x_train, y_train, x_val, y_val, epochs=epochs,
-                            batch_size=batch_size, patience=patience, min_epochs=min_epochs)
+    result = fit_classifier(
+        model,
+        x_train,
+        y_train,
+        x_val,
+        y_val,
+        epochs=epochs,
+        batch_size=batch_size,
+        patience=patience,
+        min_epochs=min_epochs,
+    )
     return model, result
 
 
@@ -445,9 +515,11 @@ def _check_images(model: keras.Model, x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     expected = tuple(model.input_shape[1:])
     if x.ndim != len(expected) + 1 or any(
-            want is not None and got != want for got, want in zip(x.shape[1:], expected, strict=True)):
-        raise ValueError(f"model expects inputs of shape (n, {', '.join(map(str, expected))}), "
-                         f"got {x.shape}")
+        want is not None and got != want for got, want in zip(x.shape[1:], expected, strict=True)
+    ):
+        raise ValueError(
+            f"model expects inputs of shape (n, {', '.join(map(str, expected))}), got {x.shape}"
+        )
     return x
 
 
@@ -507,17 +579,21 @@ def grad_cam(
     try:
         layer = model.get_layer(layer_name or "gap")
     except ValueError as error:
-        raise ValueError(f"model {model.name!r} has no layer {layer_name or 'gap'!r} for Grad-CAM") from error
+        raise ValueError(
+            f"model {model.name!r} has no layer {layer_name or 'gap'!r} for Grad-CAM"
+        ) from error
     features_tensor = layer.output if layer_name else layer.input
     if len(features_tensor.shape) != 4:
-        raise ValueError(f"layer {layer_name!r} is not a convolutional feature map "
-                         f"(output shape {features_tensor.shape})")
+        raise ValueError(
+            f"layer {layer_name!r} is not a convolutional feature map "
+            f"(output shape {features_tensor.shape})"
+        )
     if not 0 <= class_index < model.get_layer("logits").output.shape[-1]:
         raise ValueError(f"class_index {class_index} is out of range for the model's outputs")
     probe = keras.Model(model.inputs, [features_tensor, model.get_layer("logits").output])
     maps = []
     for start in range(0, len(x), 64):
-        batch = tf.convert_to_tensor(x[start:start + 64])
+        batch = tf.convert_to_tensor(x[start : start + 64])
         with tf.GradientTape() as tape:
             features, logits = probe(batch, training=False)
             target = logits[:, class_index]

@@ -75,8 +75,16 @@ class MLP:
     ``self.params`` in the order ``[W1, b1, W2, b2, ...]``.
     """
 
-    def __init__(self, sizes: Sequence[int], activation: str = "tanh", *, loss: str = "mse",
-                 l2: float = 0.0, init: str = "glorot", seed: int = 0) -> None:
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        activation: str = "tanh",
+        *,
+        loss: str = "mse",
+        l2: float = 0.0,
+        init: str = "glorot",
+        seed: int = 0,
+    ) -> None:
         sizes = [int(s) for s in sizes]
         if len(sizes) < 2 or min(sizes) < 1:
             raise ValueError(f"sizes must list at least two positive layer widths, got {sizes}")
@@ -184,18 +192,23 @@ class MLP:
         layers: list[Any] = [keras.Input(shape=(self.sizes[0],), dtype="float64")]
         for layer in range(self.n_layers):
             last = layer == self.n_layers - 1
-            layers.append(keras.layers.Dense(
-                self.sizes[layer + 1], activation=None if last else self.activation_name,
-                kernel_regularizer=keras.regularizers.L2(self.l2) if self.l2 else None,
-                dtype="float64"))
+            layers.append(
+                keras.layers.Dense(
+                    self.sizes[layer + 1],
+                    activation=None if last else self.activation_name,
+                    kernel_regularizer=keras.regularizers.L2(self.l2) if self.l2 else None,
+                    dtype="float64",
+                )
+            )
         model = keras.Sequential(layers)
         model.set_weights([p.copy() for p in self.params])
         return model
 
 
 # --------------------------------------------------------------------------- checks
-def numerical_gradient(fun: Callable[[], float], params: Sequence[Array],
-                       eps: float = 1e-6) -> list[Array]:
+def numerical_gradient(
+    fun: Callable[[], float], params: Sequence[Array], eps: float = 1e-6
+) -> list[Array]:
     """Central-difference gradient of ``fun()`` with respect to each array in ``params``.
 
     Each entry is nudged by ``+eps`` and ``-eps`` in place (and restored), so ``fun`` must
@@ -252,8 +265,11 @@ def keras_gradients(model: MLP, X: Any, y: Any) -> tuple[float, list[Array]]:
     X = model._check_x(X)
     y = model._check_y(y, len(X))
     net = model.to_keras()
-    loss_fn = (keras.losses.MeanSquaredError(dtype="float64") if model.loss_name == "mse"
-               else keras.losses.BinaryCrossentropy(from_logits=True, dtype="float64"))
+    loss_fn = (
+        keras.losses.MeanSquaredError(dtype="float64")
+        if model.loss_name == "mse"
+        else keras.losses.BinaryCrossentropy(from_logits=True, dtype="float64")
+    )
     with tf.GradientTape() as tape:
         out = net(tf.constant(X), training=True)
         value = loss_fn(tf.constant(y), out)
@@ -263,5 +279,14 @@ def keras_gradients(model: MLP, X: Any, y: Any) -> tuple[float, list[Array]]:
     return float(value), [np.asarray(g, dtype=np.float64) for g in grads]
 
 
-__all__ = ["ACTIVATIONS", "LOSSES", "MLP", "get_activation", "gradient_check", "keras_gradients",
-           "numerical_gradient", "relative_error", "sigmoid"]
+__all__ = [
+    "ACTIVATIONS",
+    "LOSSES",
+    "MLP",
+    "get_activation",
+    "gradient_check",
+    "keras_gradients",
+    "numerical_gradient",
+    "relative_error",
+    "sigmoid",
+]

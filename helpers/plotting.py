@@ -86,13 +86,22 @@ def roc_pr_curves(y_true, scores: Mapping[str, np.ndarray], *, title: str = "") 
         fpr, tpr, _ = roc_curve(y_true, score)
         roc_ax.plot(fpr, tpr, label=f"{name} (AUC {roc_auc_score(y_true, score):.3f})")
         precision, recall, _ = precision_recall_curve(y_true, score)
-        pr_ax.plot(recall, precision, label=f"{name} (AP {average_precision_score(y_true, score):.3f})")
+        pr_ax.plot(
+            recall, precision, label=f"{name} (AP {average_precision_score(y_true, score):.3f})"
+        )
     roc_ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=1, label="chance")
     pr_ax.axhline(y_true.mean(), ls="--", c="grey", lw=1, label=f"prevalence {y_true.mean():.2f}")
-    roc_ax.set(title="ROC curve", xlabel="1 - specificity (false-positive rate)",
-               ylabel="sensitivity (true-positive rate)")
-    pr_ax.set(title="Precision-recall curve", xlabel="recall (sensitivity)",
-              ylabel="precision (PPV)", ylim=(0, 1.02))
+    roc_ax.set(
+        title="ROC curve",
+        xlabel="1 - specificity (false-positive rate)",
+        ylabel="sensitivity (true-positive rate)",
+    )
+    pr_ax.set(
+        title="Precision-recall curve",
+        xlabel="recall (sensitivity)",
+        ylabel="precision (PPV)",
+        ylim=(0, 1.02),
+    )
     roc_ax.legend(loc="lower right", fontsize=8)
     pr_ax.legend(loc="lower left", fontsize=8)
     if title:
@@ -101,7 +110,9 @@ def roc_pr_curves(y_true, scores: Mapping[str, np.ndarray], *, title: str = "") 
     return fig
 
 
-def reliability_diagram(tables: Mapping[str, Any], *, title: str = "Reliability diagram") -> plt.Figure:
+def reliability_diagram(
+    tables: Mapping[str, Any], *, title: str = "Reliability diagram"
+) -> plt.Figure:
     """Plot reliability tables (from ``evaluation.reliability_table``) against the diagonal.
 
     ``tables`` maps a label (e.g. "before" / "after temperature scaling", usually with its
@@ -111,28 +122,49 @@ def reliability_diagram(tables: Mapping[str, Any], *, title: str = "Reliability 
     ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=1, label="perfect calibration")
     for name, table in tables.items():
         ax.plot(table["confidence"], table["frequency"], marker="o", label=name)
-    ax.set(title=title, xlabel="mean predicted probability", ylabel="observed frequency of class 1",
-           xlim=(0, 1), ylim=(0, 1))
+    ax.set(
+        title=title,
+        xlabel="mean predicted probability",
+        ylabel="observed frequency of class 1",
+        xlim=(0, 1),
+        ylim=(0, 1),
+    )
     ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     return fig
 
 
-def confusion_matrix_plot(y_true, y_pred, class_names: Sequence[str], *,
-                          title: str = "Confusion matrix") -> plt.Figure:
+def confusion_matrix_plot(
+    y_true, y_pred, class_names: Sequence[str], *, title: str = "Confusion matrix"
+) -> plt.Figure:
     """Heat map of the confusion matrix with counts and row percentages."""
     from sklearn.metrics import confusion_matrix
 
     labels = list(range(len(class_names)))
-    counts = confusion_matrix(np.asarray(y_true).reshape(-1), np.asarray(y_pred).reshape(-1),
-                              labels=labels)
+    counts = confusion_matrix(
+        np.asarray(y_true).reshape(-1), np.asarray(y_pred).reshape(-1), labels=labels
+    )
     share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    annot = np.array([[f"{c}\n{s:.0%}" for c, s in zip(row_c, row_s, strict=True)]
-                      for row_c, row_s in zip(counts, share, strict=True)])
+    annot = np.array(
+        [
+            [f"{c}\n{s:.0%}" for c, s in zip(row_c, row_s, strict=True)]
+            for row_c, row_s in zip(counts, share, strict=True)
+        ]
+    )
     size = 1.2 + 1.1 * len(class_names)
     fig, ax = plt.subplots(figsize=(size + 1, size))
-    sns.heatmap(share, annot=annot, fmt="", cmap="Blues", vmin=0, vmax=1, cbar=False,
-                xticklabels=class_names, yticklabels=class_names, ax=ax)
+    sns.heatmap(
+        share,
+        annot=annot,
+        fmt="",
+        cmap="Blues",
+        vmin=0,
+        vmax=1,
+        cbar=False,
+        xticklabels=class_names,
+        yticklabels=class_names,
+        ax=ax,
+    )
     ax.set(title=title, xlabel="predicted class", ylabel="true class")
     fig.tight_layout()
     return fig

@@ -22,9 +22,21 @@ BASES = "ACGT"
 
 # IUPAC nucleotide codes: which of A, C, G, T each letter may stand for.
 IUPAC: dict[str, str] = {
-    "A": "A", "C": "C", "G": "G", "T": "T",
-    "R": "AG", "Y": "CT", "S": "CG", "W": "AT", "K": "GT", "M": "AC",
-    "B": "CGT", "D": "AGT", "H": "ACT", "V": "ACG", "N": "ACGT",
+    "A": "A",
+    "C": "C",
+    "G": "G",
+    "T": "T",
+    "R": "AG",
+    "Y": "CT",
+    "S": "CG",
+    "W": "AT",
+    "K": "GT",
+    "M": "AC",
+    "B": "CGT",
+    "D": "AGT",
+    "H": "ACT",
+    "V": "ACG",
+    "N": "ACGT",
 }
 
 _CODE_VECTORS: dict[str, np.ndarray] = {
@@ -59,17 +71,23 @@ def one_hot_dna(sequences: str | Iterable[str], length: int | None = None) -> np
     seqs = _as_list(sequences)
     expected = len(seqs[0]) if length is None else length
     if expected <= 0:
-        raise ValueError("sequence 0 is empty" if length is None else f"length must be positive, not {length}")
+        raise ValueError(
+            "sequence 0 is empty" if length is None else f"length must be positive, not {length}"
+        )
     out = np.empty((len(seqs), expected, 4), dtype=np.float32)
     for i, seq in enumerate(seqs):
         if len(seq) != expected:
-            raise ValueError(f"sequence {i} has length {len(seq)}, expected {expected}"
-                             + ("" if length is not None else " (the length of sequence 0)"))
+            raise ValueError(
+                f"sequence {i} has length {len(seq)}, expected {expected}"
+                + ("" if length is not None else " (the length of sequence 0)")
+            )
         for j, char in enumerate(seq.upper()):
             vector = _CODE_VECTORS.get(char)
             if vector is None:
-                raise ValueError(f"illegal character {seq[j]!r} at position {j} of sequence {i}; "
-                                 f"allowed are the IUPAC codes {''.join(IUPAC)}")
+                raise ValueError(
+                    f"illegal character {seq[j]!r} at position {j} of sequence {i}; "
+                    f"allowed are the IUPAC codes {''.join(IUPAC)}"
+                )
             out[i, j] = vector
     return out
 
@@ -109,7 +127,7 @@ def kmer_features(onehot: np.ndarray, k: int = 3, *, positional: bool = False) -
     windows = length - k + 1
     grams = onehot[:, :windows, :]
     for offset in range(1, k):
-        nxt = onehot[:, offset:offset + windows, :]
+        nxt = onehot[:, offset : offset + windows, :]
         grams = (grams[..., :, None] * nxt[..., None, :]).reshape(n, windows, -1)
     if positional:
         return grams.reshape(n, windows * 4**k)
@@ -131,7 +149,9 @@ def pad_sequences(
     arrays = [a[:, None] if a.ndim == 1 else a for a in arrays]
     features = {a.shape[1] for a in arrays if a.ndim == 2}
     if any(a.ndim != 2 for a in arrays) or len(features) != 1:
-        raise ValueError("every sequence must be (length,) or (length, features) with the same features")
+        raise ValueError(
+            "every sequence must be (length,) or (length, features) with the same features"
+        )
     lengths = [len(a) for a in arrays]
     maxlen = max(lengths) if maxlen is None else maxlen
     for i, n in enumerate(lengths):
@@ -140,8 +160,8 @@ def pad_sequences(
     padded = np.full((len(arrays), maxlen, features.pop()), value, dtype=np.float32)
     mask = np.zeros((len(arrays), maxlen), dtype=bool)
     for i, a in enumerate(arrays):
-        padded[i, :len(a)] = a
-        mask[i, :len(a)] = True
+        padded[i, : len(a)] = a
+        mask[i, : len(a)] = True
     return padded, mask
 
 
@@ -155,15 +175,18 @@ def _recurrent_layer(cell: str, units: int, **kwargs: Any) -> Any:
     return layers[cell](units, **kwargs)
 
 
-def _head_and_compile(inputs: Any, features: Any, n_classes: int, learning_rate: float,
-                      name: str) -> Any:
+def _head_and_compile(
+    inputs: Any, features: Any, n_classes: int, learning_rate: float, name: str
+) -> Any:
     import keras
 
     if n_classes < 2:
         raise ValueError(f"n_classes must be >= 2, not {n_classes}")
     # A named logits layer, as in the image models (helpers.models): temperature scaling and
     # models.predict_logits work for sequence models too. float32 even under mixed precision.
-    logits = keras.layers.Dense(1 if n_classes == 2 else n_classes, name="logits", dtype="float32")(features)
+    logits = keras.layers.Dense(1 if n_classes == 2 else n_classes, name="logits", dtype="float32")(
+        features
+    )
     if n_classes == 2:
         outputs = keras.layers.Activation("sigmoid", name="probability", dtype="float32")(logits)
         loss, metrics = "binary_crossentropy", ["accuracy", keras.metrics.AUC(name="auc")]
@@ -171,8 +194,9 @@ def _head_and_compile(inputs: Any, features: Any, n_classes: int, learning_rate:
         outputs = keras.layers.Activation("softmax", name="probabilities", dtype="float32")(logits)
         loss, metrics = "sparse_categorical_crossentropy", ["accuracy"]
     model = keras.Model(inputs, outputs, name=name)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss=loss,
-                  metrics=metrics)
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss=loss, metrics=metrics
+    )
     return model
 
 
@@ -237,11 +261,13 @@ def conv_bilstm_classifier(
     import keras
 
     inputs = keras.Input(shape=input_shape, name="sequence")
-    x = keras.layers.Conv1D(filters, kernel_size, padding="same", activation="relu",
-                            name="motifs")(inputs)
+    x = keras.layers.Conv1D(filters, kernel_size, padding="same", activation="relu", name="motifs")(
+        inputs
+    )
     x = keras.layers.Dropout(dropout / 2)(x)
-    x = keras.layers.Bidirectional(keras.layers.LSTM(units, return_sequences=True),
-                                   name="bi_lstm")(x)
+    x = keras.layers.Bidirectional(keras.layers.LSTM(units, return_sequences=True), name="bi_lstm")(
+        x
+    )
     x = keras.layers.Flatten(name="every_step")(x)
     x = keras.layers.Dropout(dropout)(x)
     return _head_and_compile(inputs, x, n_classes, learning_rate, "conv_bilstm_classifier")
@@ -278,20 +304,32 @@ def lstm_autoencoder(
     inputs = keras.Input(shape=(length, n_features), name="series")
     x = inputs
     for stage in range(conv_stages):
-        x = keras.layers.Conv1D(filters, 7 if stage == 0 else 5, strides=2, padding="same",
-                                activation="relu", name=f"downsample_{stage + 1}")(x)
+        x = keras.layers.Conv1D(
+            filters,
+            7 if stage == 0 else 5,
+            strides=2,
+            padding="same",
+            activation="relu",
+            name=f"downsample_{stage + 1}",
+        )(x)
     code = _recurrent_layer(cell, units, name="encoder")(x)
     x = keras.layers.RepeatVector(length // 2**conv_stages, name="repeat_code")(code)
     x = _recurrent_layer(cell, units, return_sequences=True, name="decoder")(x)
     if conv_stages:
         for stage in reversed(range(conv_stages)):
-            x = keras.layers.Conv1DTranspose(filters, 7 if stage == 0 else 5, strides=2,
-                                             padding="same", activation="relu",
-                                             name=f"upsample_{stage + 1}")(x)
+            x = keras.layers.Conv1DTranspose(
+                filters,
+                7 if stage == 0 else 5,
+                strides=2,
+                padding="same",
+                activation="relu",
+                name=f"upsample_{stage + 1}",
+            )(x)
         outputs = keras.layers.Conv1D(n_features, 3, padding="same", name="reconstruction")(x)
     else:
-        outputs = keras.layers.TimeDistributed(keras.layers.Dense(n_features),
-                                               name="reconstruction")(x)
+        outputs = keras.layers.TimeDistributed(
+            keras.layers.Dense(n_features), name="reconstruction"
+        )(x)
     model = keras.Model(inputs, outputs, name=f"{'conv_' if conv_stages else ''}{cell}_autoencoder")
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss="mse")
     return model
@@ -302,8 +340,9 @@ def lstm_autoencoder(
 SPLICE_CLASSES = ("EI", "IE", "N")
 
 
-def splice_split(sequences: Sequence[str], labels: np.ndarray, n_train: int | None = None,
-                 seed: int = 42) -> dict[str, np.ndarray]:
+def splice_split(
+    sequences: Sequence[str], labels: np.ndarray, n_train: int | None = None, seed: int = 42
+) -> dict[str, np.ndarray]:
     """Train/validation/test indices for the splice windows, identical windows kept together.
 
     The UCI file repeats some windows; a random split would put copies in training and test
@@ -320,8 +359,14 @@ def splice_split(sequences: Sequence[str], labels: np.ndarray, n_train: int | No
     return {"train": train, "val": split["val"], "test": split["test"]}
 
 
-def kmer_grid_search(onehot: np.ndarray, labels: np.ndarray, train: np.ndarray, val: np.ndarray,
-                     grid_k: Sequence[int], grid_c: Sequence[float]) -> tuple[Any, dict, tuple[int, float]]:
+def kmer_grid_search(
+    onehot: np.ndarray,
+    labels: np.ndarray,
+    train: np.ndarray,
+    val: np.ndarray,
+    grid_k: Sequence[int],
+    grid_c: Sequence[float],
+) -> tuple[Any, dict, tuple[int, float]]:
     """The positional k-mer + logistic-regression baseline, its (k, C) chosen on validation.
 
     Fits one model per ``(k, C)`` on the ``train`` rows and scores it on the ``val`` rows.
@@ -338,8 +383,14 @@ def kmer_grid_search(onehot: np.ndarray, labels: np.ndarray, train: np.ndarray, 
         for c in grid_c:
             model = LogisticRegression(C=c, max_iter=3000).fit(features[train], labels[train])
             fitted[k, c] = model
-            rows.append({"k": k, "C": c, "features": features.shape[1],
-                         "validation accuracy": model.score(features[val], labels[val])})
+            rows.append(
+                {
+                    "k": k,
+                    "C": c,
+                    "features": features.shape[1],
+                    "validation accuracy": model.score(features[val], labels[val]),
+                }
+            )
     grid = pd.DataFrame(rows)
     best = grid.loc[grid["validation accuracy"].idxmax()]
     return grid, fitted, (int(best["k"]), float(best["C"]))
@@ -356,13 +407,28 @@ def reconstruction_error(model: Any, series: np.ndarray, batch_size: int = 256) 
     if series.ndim == 2:
         series = series[..., None]
     if series.ndim != 3:
-        raise ValueError(f"expected series of shape (n, length) or (n, length, features), got {series.shape}")
+        raise ValueError(
+            f"expected series of shape (n, length) or (n, length, features), got {series.shape}"
+        )
     rebuilt = model.predict(series, batch_size=batch_size, verbose=0)
     return np.mean((rebuilt - series) ** 2, axis=(1, 2))
 
 
 __all__ = [
-    "BASES", "IUPAC", "CELLS", "one_hot_dna", "ambiguity_counts", "kmer_names", "kmer_features",
-    "pad_sequences", "rnn_classifier", "conv_bilstm_classifier", "lstm_autoencoder",
-    "RNN_SCHEDULE", "reconstruction_error", "SPLICE_CLASSES", "splice_split", "kmer_grid_search",
+    "BASES",
+    "IUPAC",
+    "CELLS",
+    "one_hot_dna",
+    "ambiguity_counts",
+    "kmer_names",
+    "kmer_features",
+    "pad_sequences",
+    "rnn_classifier",
+    "conv_bilstm_classifier",
+    "lstm_autoencoder",
+    "RNN_SCHEDULE",
+    "reconstruction_error",
+    "SPLICE_CLASSES",
+    "splice_split",
+    "kmer_grid_search",
 ]

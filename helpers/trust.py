@@ -1,18 +1,19 @@
-"""Checks of trustworthiness: corruptions, selective prediction, subgroup metrics,
-treatment-effect error and federated averaging.
+"""Checks of trustworthiness: corruptions, selective prediction, subgroup metrics and gaps,
+occlusion maps, treatment-effect error and federated averaging.
 
 Chapter 07 uses these to measure what the syllabus only claims: how a model behaves when the
 images change (:func:`corrupt`), how accuracy rises when the least certain cases are referred
 to a clinician (:func:`selective_prediction`), whether patient groups are served equally
-(:func:`subgroup_report`), how well individual treatment effects are recovered
-(:func:`pehe`), and how hospitals can train one model without pooling their data
+(:func:`subgroup_report`, :func:`subgroup_gap`), what a prediction rests on
+(:func:`occlusion_map`), how well individual treatment effects are recovered (:func:`pehe`),
+and how hospitals can train one model without pooling their data
 (:func:`dirichlet_partition`, :func:`federated_average`).
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -81,8 +82,9 @@ def corrupt(images: np.ndarray, kind: str, severity: int, seed: int = 0) -> np.n
         out = np.empty_like(x)
         for i, img in enumerate(x):
             low = cv2.resize(img, small, interpolation=cv2.INTER_AREA)
-            up = cv2.resize(low.reshape(small[1], small[0], -1), (width, height),
-                            interpolation=cv2.INTER_LINEAR)
+            up = cv2.resize(
+                low.reshape(small[1], small[0], -1), (width, height), interpolation=cv2.INTER_LINEAR
+            )
             out[i] = up.reshape(height, width, -1)
         x = out
     x = np.clip(x, 0.0, 1.0)
@@ -120,8 +122,10 @@ def selective_prediction(
     y_score = np.asarray(y_score, dtype=np.float64).reshape(-1)
     uncertainty = np.asarray(uncertainty, dtype=np.float64).reshape(-1)
     if not y_true.size == y_score.size == uncertainty.size:
-        raise ValueError(f"y_true, y_score and uncertainty must have the same length, got "
-                         f"{y_true.size}, {y_score.size} and {uncertainty.size}")
+        raise ValueError(
+            f"y_true, y_score and uncertainty must have the same length, got "
+            f"{y_true.size}, {y_score.size} and {uncertainty.size}"
+        )
     if not np.isfinite(uncertainty).all():
         raise ValueError("uncertainty contains NaN or infinite values")
     coverages = np.asarray(coverages, dtype=np.float64).reshape(-1)
@@ -132,10 +136,17 @@ def selective_prediction(
     for coverage in coverages:
         keep = order[: int(np.ceil(coverage * y_true.size - 1e-9))]
         metrics = binary_metrics(y_true[keep], y_score[keep], threshold)
-        rows.append({"coverage": float(coverage), "referred": 1.0 - float(coverage),
-                     "n_kept": int(keep.size), "accuracy": metrics["accuracy"],
-                     "sensitivity": metrics["sensitivity"], "specificity": metrics["specificity"],
-                     "auc": _auc_or_nan(y_true[keep], y_score[keep])})
+        rows.append(
+            {
+                "coverage": float(coverage),
+                "referred": 1.0 - float(coverage),
+                "n_kept": int(keep.size),
+                "accuracy": metrics["accuracy"],
+                "sensitivity": metrics["sensitivity"],
+                "specificity": metrics["specificity"],
+                "auc": _auc_or_nan(y_true[keep], y_score[keep]),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -163,19 +174,175 @@ def subgroup_report(
     y_score = np.asarray(y_score, dtype=np.float64).reshape(-1)
     groups = np.asarray(groups).reshape(-1)
     if not y_true.size == y_score.size == groups.size:
-        raise ValueError(f"y_true, y_score and groups must have the same length, got "
-                         f"{y_true.size}, {y_score.size} and {groups.size}")
+        raise ValueError(
+            f"y_true, y_score and groups must have the same length, got "
+            f"{y_true.size}, {y_score.size} and {groups.size}"
+        )
     if y_true.size == 0:
         raise ValueError("no patients to evaluate")
     rows = []
     for group in pd.unique(groups):
         mask = groups == group
-        report = clinical_report(y_true[mask], y_score[mask], threshold, n_boot=n_boot, alpha=alpha,
-                                 seed=seed, metrics=("roc_auc", "sensitivity", "specificity"))
+        report = clinical_report(
+            y_true[mask],
+            y_score[mask],
+            threshold,
+            n_boot=n_boot,
+            alpha=alpha,
+            seed=seed,
+            metrics=("roc_auc", "sensitivity", "specificity"),
+        )
         for name, (value, low, high) in report.rename(index={"roc_auc": "auc"}).iterrows():
-            rows.append({"group": group, "n": int(mask.sum()), "positives": int(y_true[mask].sum()),
-                         "metric": name, "value": value, "ci_low": low, "ci_high": high})
+            rows.append(
+                {
+                    "group": group,
+                    "n": int(mask.sum()),
+                    "positives": int(y_true[mask].sum()),
+                    "metric": name,
+                    "value": value,
+                    "ci_low": low,
+                    "ci_high": high,
+                }
+            )
     return pd.DataFrame(rows)
+
+
+def _rank_auc(y_true: np.ndarray, y_score: np.ndarray) -> float:
+    """ROC AUC as the Mann-Whitney statistic (ties count one half); NaN with one class."""
+    from scipy.stats import rankdata
+
+    positives = int(y_true.sum())
+    negatives = y_true.size - positives
+    if positives == 0 or negatives == 0:
+        return float("nan")
+    ranks = rankdata(y_score)
+    return float(
+        (ranks[y_true == 1].sum() - positives * (positives + 1) / 2) / (positives * negatives)
+    )
+
+
+def subgroup_gap(
+    y_true,
+    y_score,
+    groups,
+    group_a,
+    group_b,
+    *,
+    n_boot: int = 1000,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> dict:
+    """ROC AUC of ``group_a`` minus that of ``group_b``, with a bootstrap interval of the gap.
+
+    The two groups hold different patients, so their AUCs are independent estimates and the
+    question "do they differ?" is answered by an interval of the **difference**, not by
+    whether the two groups' own intervals overlap (overlap is a much weaker, conservative
+    check). Each of the ``n_boot`` resamples draws patients with replacement from the
+    patients of both groups together (the cohort of the comparison, so the group sizes vary
+    as they would in a new sample) and computes AUC in ``group_a`` minus AUC in ``group_b``;
+    resamples in which a group lacks one class are dropped. Returns a dict with
+    ``auc_a, auc_b, difference, ci_low, ci_high`` (percentile ``(1 - alpha)`` interval),
+    ``n_a, n_b`` and ``draws`` (the bootstrap differences, for other quantiles such as a
+    multiplicity-adjusted interval). Unknown groups, mismatched lengths or a group without
+    both classes raise ``ValueError``.
+    """
+    y_true = np.asarray(y_true).reshape(-1)
+    y_score = np.asarray(y_score, dtype=np.float64).reshape(-1)
+    groups = np.asarray(groups).reshape(-1)
+    if not y_true.size == y_score.size == groups.size:
+        raise ValueError(
+            f"y_true, y_score and groups must have the same length, got "
+            f"{y_true.size}, {y_score.size} and {groups.size}"
+        )
+    if not np.isin(y_true, (0, 1)).all():
+        raise ValueError("y_true must hold 0/1 labels")
+    if not np.isfinite(y_score).all():
+        raise ValueError("y_score contains NaN or infinite values")
+    if n_boot < 1 or not 0 < alpha < 1:
+        raise ValueError("n_boot must be >= 1 and alpha in (0, 1)")
+    cohort = np.flatnonzero(np.isin(groups, [group_a, group_b]))
+    y, s, is_a = y_true[cohort].astype(int), y_score[cohort], groups[cohort] == group_a
+    for name, mask in ((group_a, is_a), (group_b, ~is_a)):
+        if mask.sum() == 0:
+            raise ValueError(f"no patient belongs to group {name!r}")
+        if np.unique(y[mask]).size < 2:
+            raise ValueError(f"group {name!r} holds one class only: its AUC is undefined")
+    auc_a, auc_b = _rank_auc(y[is_a], s[is_a]), _rank_auc(y[~is_a], s[~is_a])
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(int(n_boot)):
+        index = rng.integers(0, cohort.size, cohort.size)
+        a, b = index[is_a[index]], index[~is_a[index]]
+        gap = _rank_auc(y[a], s[a]) - _rank_auc(y[b], s[b])
+        if np.isfinite(gap):
+            draws.append(gap)
+    draws = np.asarray(draws, dtype=np.float64)
+    low, high = (
+        np.quantile(draws, [alpha / 2, 1 - alpha / 2])
+        if draws.size
+        else (float("nan"), float("nan"))
+    )
+    return {
+        "auc_a": auc_a,
+        "auc_b": auc_b,
+        "difference": auc_a - auc_b,
+        "ci_low": float(low),
+        "ci_high": float(high),
+        "n_a": int(is_a.sum()),
+        "n_b": int((~is_a).sum()),
+        "draws": draws,
+    }
+
+
+def occlusion_map(
+    predict: Callable[[np.ndarray], np.ndarray],
+    images: np.ndarray,
+    patch: int = 6,
+    stride: int = 2,
+    max_batch: int = 2048,
+) -> np.ndarray:
+    """Occlusion sensitivity maps ``(n, height, width)``: how much the score drops per pixel.
+
+    For every film a ``patch`` x ``patch`` square slides over the image with step
+    ``stride``; the square is set to the film's own mean intensity and ``predict`` (a function
+    from images ``(m, h, w, c)`` to one score per image, e.g. a logit) is evaluated. Each
+    pixel receives the average drop ``score(film) - score(occluded film)`` over the positions
+    that covered it: positive where hiding the pixel lowers the score (evidence for the
+    class), negative where it raises it (Zeiler & Fergus, 2014). The cost is one prediction
+    per position and film, so keep it to a few small films; ``predict`` receives up to
+    ``max_batch`` occluded images per call. Bad shapes or sizes raise ``ValueError``.
+    """
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim != 4:
+        raise ValueError(f"expected images (n, h, w, c), got shape {images.shape}")
+    n, height, width = images.shape[:3]
+    if not 1 <= patch <= min(height, width) or stride < 1:
+        raise ValueError(
+            f"need 1 <= patch <= {min(height, width)} and stride >= 1, got {patch}, {stride}"
+        )
+    tops = sorted(set(range(0, height - patch + 1, stride)) | {height - patch})
+    lefts = sorted(set(range(0, width - patch + 1, stride)) | {width - patch})
+    positions = [(t, left) for t in tops for left in lefts]
+    base = np.asarray(predict(images), dtype=np.float64).reshape(-1)
+    if base.size != n:
+        raise ValueError(f"predict returned {base.size} scores for {n} images")
+    count = np.zeros((height, width))
+    for t, left in positions:
+        count[t : t + patch, left : left + patch] += 1
+    maps = np.zeros((n, height, width))
+    per_call = max(1, max_batch // len(positions))  # films scored in one call of predict
+    for start in range(0, n, per_call):
+        films = images[start : start + per_call]
+        batch = np.repeat(films, len(positions), axis=0)  # film-major: film j, position k
+        for j, film in enumerate(films):
+            for k, (t, left) in enumerate(positions):
+                batch[j * len(positions) + k, t : t + patch, left : left + patch] = film.mean()
+        scores = np.asarray(predict(batch), dtype=np.float64).reshape(len(films), len(positions))
+        for j in range(len(films)):
+            drops = base[start + j] - scores[j]
+            for (t, left), drop in zip(positions, drops, strict=True):
+                maps[start + j, t : t + patch, left : left + patch] += drop
+    return maps / count
 
 
 def pehe(tau_true, tau_hat) -> float:
@@ -219,8 +386,10 @@ def dirichlet_partition(
     if not alpha > 0:
         raise ValueError(f"alpha must be positive, not {alpha!r}")
     if min_size < 0 or min_size * n_clients > labels.size:
-        raise ValueError(f"cannot give {n_clients} clients at least {min_size} cases each "
-                         f"from {labels.size} cases")
+        raise ValueError(
+            f"cannot give {n_clients} clients at least {min_size} cases each "
+            f"from {labels.size} cases"
+        )
     rng = np.random.default_rng(seed)
     classes = np.unique(labels)
     for _ in range(max_tries):
@@ -234,11 +403,15 @@ def dirichlet_partition(
         clients = [np.sort(np.concatenate(p)) for p in parts]
         if min(c.size for c in clients) >= min_size:
             return clients
-    raise ValueError(f"no partition with >= {min_size} cases per client in {max_tries} draws; "
-                     "raise alpha or lower min_size")
+    raise ValueError(
+        f"no partition with >= {min_size} cases per client in {max_tries} draws; "
+        "raise alpha or lower min_size"
+    )
 
 
-def federated_average(weight_lists: Sequence[Sequence[np.ndarray]], sizes: Sequence[float]) -> list[np.ndarray]:
+def federated_average(
+    weight_lists: Sequence[Sequence[np.ndarray]], sizes: Sequence[float]
+) -> list[np.ndarray]:
     """FedAvg: the average of the clients' weights, each client weighted by its size.
 
     ``weight_lists`` holds one list of arrays per client (``model.get_weights()``), all with
@@ -255,8 +428,14 @@ def federated_average(weight_lists: Sequence[Sequence[np.ndarray]], sizes: Seque
         raise ValueError(f"sizes must be non-negative with a positive total, got {sizes.tolist()}")
     first = weight_lists[0]
     for k, weights in enumerate(weight_lists):
-        if len(weights) != len(first) or any(np.shape(a) != np.shape(b) for a, b in zip(weights, first, strict=True)):
+        if len(weights) != len(first) or any(
+            np.shape(a) != np.shape(b) for a, b in zip(weights, first, strict=True)
+        ):
             raise ValueError(f"client {k} has weights of a different structure from client 0")
     share = sizes / sizes.sum()
-    return [sum(s * np.asarray(w[i], dtype=np.float64) for s, w in zip(share, weight_lists, strict=True))
-            .astype(np.asarray(first[i]).dtype) for i in range(len(first))]
+    return [
+        sum(
+            s * np.asarray(w[i], dtype=np.float64) for s, w in zip(share, weight_lists, strict=True)
+        ).astype(np.asarray(first[i]).dtype)
+        for i in range(len(first))
+    ]

@@ -25,8 +25,13 @@ pytestmark = pytest.mark.book
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 BROWSER_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 
@@ -45,8 +50,13 @@ def book_dir() -> Path:
     if not path.is_absolute():
         path = ROOT / path
     notebooks = sorted((path / "notebooks").glob("*.ipynb"))
-    executed = [p for p in notebooks if any(
-        c.get("outputs") for c in json.loads(p.read_text())["cells"] if c["cell_type"] == "code")]
+    executed = [
+        p
+        for p in notebooks
+        if any(
+            c.get("outputs") for c in json.loads(p.read_text())["cells"] if c["cell_type"] == "code"
+        )
+    ]
     if not notebooks or len(executed) != len(notebooks):
         _skip_or_fail(f"{path}/notebooks holds unexecuted notebooks: run `make test`")
     return path
@@ -63,8 +73,13 @@ def _toc_pages(book: Path) -> list[str]:
 def test_executed_notebooks_have_no_errors(book_dir):
     for path in sorted((book_dir / "notebooks").glob("*.ipynb")):
         nb = json.loads(path.read_text())
-        errors = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c["outputs"]
-                  if o["output_type"] == "error"]
+        errors = [
+            o
+            for c in nb["cells"]
+            if c["cell_type"] == "code"
+            for o in c["outputs"]
+            if o["output_type"] == "error"
+        ]
         assert not errors, f"{path.name}: {errors[0]['ename']}: {errors[0]['evalue']}"
 
 
@@ -73,9 +88,15 @@ def built_html(book_dir) -> Path:
     html = book_dir / "_build" / "html"
     shutil.rmtree(book_dir / "_build", ignore_errors=True)
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "jupyter-book"), "build", str(book_dir),
-         "--warningiserror", "--keep-going"],
-        capture_output=True, text=True,
+        [
+            str(Path(sys.executable).parent / "jupyter-book"),
+            "build",
+            str(book_dir),
+            "--warningiserror",
+            "--keep-going",
+        ],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-3000:]
     return html
@@ -141,23 +162,29 @@ def test_pages_open_in_chromium_with_figures_and_rendered_maths(browser, server,
         report = page.evaluate(PAGE_REPORT)
         page.screenshot(path=str(shots / f"{page_name.replace('/', '_')}.png"), full_page=True)
         page.close()
-        source = (book_dir / f"{page_name}.ipynb")
+        source = book_dir / f"{page_name}.ipynb"
         is_notebook = source.is_file()
         has_math = is_notebook and "$" in "".join(
-            "".join(c["source"]) for c in json.loads(source.read_text())["cells"]
-            if c["cell_type"] == "markdown")
+            "".join(c["source"])
+            for c in json.loads(source.read_text())["cells"]
+            if c["cell_type"] == "markdown"
+        )
         local_failures = [url for url in failed if url.startswith(server)]
         checks = {
             "no error output": report["tracebacks"] == 0,
             "no stderr output": not report["stderr"],
             "all local resources load": not local_failures and not report["broken_local_images"],
-            "figures present and loaded": not is_notebook or (report["figures"] and all(report["figures"])),
-            "maths rendered": not has_math or (
-                loads_mathjax and report["math"] > 0 and report["raw_math"] == 0),
+            "figures present and loaded": not is_notebook
+            or (report["figures"] and all(report["figures"])),
+            "maths rendered": not has_math
+            or (loads_mathjax and report["math"] > 0 and report["raw_math"] == 0),
             "no maths errors": report["math_errors"] == 0,
         }
-        problems += [f"{page_name}: {name} ({report}, failed: {local_failures})"
-                     for name, ok in checks.items() if not ok]
+        problems += [
+            f"{page_name}: {name} ({report}, failed: {local_failures})"
+            for name, ok in checks.items()
+            if not ok
+        ]
     assert not problems, "\n".join(problems)
 
 
@@ -167,8 +194,11 @@ def test_the_smoke_run_wrote_a_claims_ledger_and_the_report_page_shows_it(built_
     from helpers import claims
 
     ledger = Path(os.environ.get(claims.LEDGER_ENV) or claims.ledger_dir())
-    using = sorted(p.name[:2] for p in (book_dir / "notebooks").glob("*.ipynb")
-                   if "claims.Ledger(" in p.read_text())
+    using = sorted(
+        p.name[:2]
+        for p in (book_dir / "notebooks").glob("*.ipynb")
+        if "claims.Ledger(" in p.read_text()
+    )
     assert using, "no chapter checks its lessons with helpers.claims"
     rows = claims.read_ledgers("smoke", ledger)
     assert sorted({row["chapter"] for row in rows}) == using

@@ -25,11 +25,21 @@ GITHUB = "https://github.com/dl4h-course/deep-learning-for-healthcare/blob/main/
 
 # Section numbers and (short) headings of the seed article, /work/shared/seed/*.txt.
 SEED_SECTIONS = {
-    "1": "背景介绍", "2.1": "深度学习与机器学习", "2.2": "医疗保健领域的挑战",
-    "2.3": "深度学习在医疗保健领域的应用", "3.1": "神经网络基础", "3.1.1": "激活函数",
-    "3.1.2": "损失函数", "3.1.3": "反向传播", "3.2": "深度学习算法",
-    "4": "具体代码实例和详细解释说明", "4.1": "数据预处理", "4.2": "构建模型", "4.3": "训练模型",
-    "5": "未来发展趋势与挑战", "6": "附录常见问题与解答",
+    "1": "背景介绍",
+    "2.1": "深度学习与机器学习",
+    "2.2": "医疗保健领域的挑战",
+    "2.3": "深度学习在医疗保健领域的应用",
+    "3.1": "神经网络基础",
+    "3.1.1": "激活函数",
+    "3.1.2": "损失函数",
+    "3.1.3": "反向传播",
+    "3.2": "深度学习算法",
+    "4": "具体代码实例和详细解释说明",
+    "4.1": "数据预处理",
+    "4.2": "构建模型",
+    "4.3": "训练模型",
+    "5": "未来发展趋势与挑战",
+    "6": "附录常见问题与解答",
 }
 
 
@@ -55,8 +65,11 @@ def heading_slugs(sources: list[str], max_level: int = 3) -> list[str]:
         tokens = _MD.parse(source)
         for token, inline in zip(tokens, tokens[1:], strict=False):
             if token.type == "heading_open" and int(token.tag[1]) <= max_level:
-                title = "".join(child.content for child in inline.children or []
-                                if child.type in ("text", "code_inline"))
+                title = "".join(
+                    child.content
+                    for child in inline.children or []
+                    if child.type in ("text", "code_inline")
+                )
                 slug, k = slugify(title), 1
                 while slug in slugs:
                     slug, k = f"{slugify(title)}-{k}", k + 1
@@ -95,7 +108,7 @@ def section(text: str, heading: str) -> str:
     match = re.search(rf"^(#+) {re.escape(heading)}\s*$", text, flags=re.M)
     assert match, f"no heading {heading!r}"
     level = len(match.group(1))
-    rest = text[match.end():]
+    rest = text[match.end() :]
     end = re.search(rf"^#{{1,{level}}} ", rest, flags=re.M)
     return rest[: end.start()] if end else rest
 
@@ -145,9 +158,14 @@ def typed_decimals(text: str) -> list[str]:
 # --------------------------------------------------------------------------- the slug rule
 def test_slugify_matches_myst_parser():
     base = pytest.importorskip("myst_parser.mdit_to_docutils.base")
-    titles = ["1 · The anatomy of a DICOM file", "2. The article's CNN, corrected",
-              "`MONOCHROME1` and the VOI LUT", "Where does the network look? Grad-CAM",
-              "Glossary / 术语表", "A bidirectional LSTM and a Conv1D + BiLSTM hybrid"]
+    titles = [
+        "1 · The anatomy of a DICOM file",
+        "2. The article's CNN, corrected",
+        "`MONOCHROME1` and the VOI LUT",
+        "Where does the network look? Grad-CAM",
+        "Glossary / 术语表",
+        "A bidirectional LSTM and a Conv1D + BiLSTM hybrid",
+    ]
     for title in titles:
         assert slugify(title) == base.default_slugify(title)
     # the case checked with a real build: the middle dot goes, its two spaces stay
@@ -155,9 +173,16 @@ def test_slugify_matches_myst_parser():
 
 
 def test_heading_slugs_take_inline_code_and_number_repeats():
-    cells = ["# 03 · Title\n\n## `MONOCHROME1` and the VOI LUT", "## Summary\n### Summary\n#### Deep"]
-    assert heading_slugs(cells) == ["03--title", "monochrome1-and-the-voi-lut", "summary",
-                                    "summary-1"]
+    cells = [
+        "# 03 · Title\n\n## `MONOCHROME1` and the VOI LUT",
+        "## Summary\n### Summary\n#### Deep",
+    ]
+    assert heading_slugs(cells) == [
+        "03--title",
+        "monochrome1-and-the-voi-lut",
+        "summary",
+        "summary-1",
+    ]
 
 
 def test_typed_decimals_guard_and_its_exceptions():
@@ -173,7 +198,8 @@ def test_typed_decimals_guard_and_its_exceptions():
 # --------------------------------------------------------------------------- the coverage matrix
 def test_pages_have_their_titles():
     assert page_text("coverage.md").startswith(
-        "# Seed coverage: where the course covers each part of the article\n")
+        "# Seed coverage: where the course covers each part of the article\n"
+    )
     assert page_text("faq.md").startswith("# Frequently asked questions\n")
 
 
@@ -205,27 +231,41 @@ def test_matrix_splits_the_applications_and_maps_doctors_and_costs():
         assert family in first, family
     costs = [row for row in rows if row[0].startswith("**2.2**") and "doctors" in row[0]]
     assert costs and "costs" in costs[0][0]
-    assert "notebooks/07_trustworthy_clinical_ai.ipynb#1-uncertainty-knowing-when-to-refer" in links(
-        costs[0][2])
+    assert (
+        "notebooks/07_trustworthy_clinical_ai.ipynb#1-uncertainty-knowing-when-to-refer"
+        in links(costs[0][2])
+    )
 
 
 # the article's three code bugs: heading on the coverage page, where shown, where fixed, tests
 BUGS = {
     "The grey-scale step": {
-        "links": ["notebooks/03_medical_image_preprocessing.ipynb#4--the-articles-preprocessing-run-as-written",
-                  "notebooks/03_medical_image_preprocessing.ipynb#the-corrected-function"],
-        "tests": {"test_dicom.py": ["test_seed_preprocess_fails_on_real_images",
-                                    "test_preprocess_gives_what_the_model_expects"]},
+        "links": [
+            "notebooks/03_medical_image_preprocessing.ipynb#4--the-articles-preprocessing-run-as-written",
+            "notebooks/03_medical_image_preprocessing.ipynb#the-corrected-function",
+        ],
+        "tests": {
+            "test_dicom.py": [
+                "test_seed_preprocess_fails_on_real_images",
+                "test_preprocess_gives_what_the_model_expects",
+            ]
+        },
     },
     "Three channels in, one channel out": {
-        "links": ["notebooks/03_medical_image_preprocessing.ipynb#4--the-articles-preprocessing-run-as-written",
-                  "notebooks/04_cnn_chest_xray.ipynb#2-the-articles-cnn-corrected"],
-        "tests": {"test_models.py": ["test_seed_cnn_matches_the_article_architecture_on_28px"],
-                  "test_dicom.py": ["test_preprocess_gives_what_the_model_expects"]},
+        "links": [
+            "notebooks/03_medical_image_preprocessing.ipynb#4--the-articles-preprocessing-run-as-written",
+            "notebooks/04_cnn_chest_xray.ipynb#2-the-articles-cnn-corrected",
+        ],
+        "tests": {
+            "test_models.py": ["test_seed_cnn_matches_the_article_architecture_on_28px"],
+            "test_dicom.py": ["test_preprocess_gives_what_the_model_expects"],
+        },
     },
     "The removed `lr=` argument": {
-        "links": ["notebooks/03_medical_image_preprocessing.ipynb#4--the-articles-preprocessing-run-as-written",
-                  "notebooks/04_cnn_chest_xray.ipynb#2-the-articles-cnn-corrected"],
+        "links": [
+            "notebooks/03_medical_image_preprocessing.ipynb#4--the-articles-preprocessing-run-as-written",
+            "notebooks/04_cnn_chest_xray.ipynb#2-the-articles-cnn-corrected",
+        ],
         "tests": {"test_dicom.py": ["test_keras3_adam_rejects_lr"]},
     },
 }
@@ -242,28 +282,23 @@ def test_code_bugs_are_named_with_links_to_the_fix_and_the_test(bug):
         source = (ROOT / "tests" / test_file).read_text()
         for function in functions:
             assert f"`{function}`" in body, f"{bug}: test {function} not named"
-            assert re.search(rf"^def {function}\(", source, flags=re.M), \
+            assert re.search(rf"^def {function}\(", source, flags=re.M), (
                 f"{test_file} has no {function}"
+            )
 
 
 # --------------------------------------------------------------------------- the FAQ
 FAQ = {
     # heading: a link the answer must contain (the seed's three questions first)
     "What can deep learning do in healthcare?": "notebooks/05_rnn_sequences.ipynb#2-splice-junctions",
-    "What stands in the way of deep learning in healthcare?":
-        "notebooks/01_deep_learning_vs_machine_learning.ipynb#31-missing-values",
-    "Where is deep learning in healthcare heading?":
-        "notebooks/07_trustworthy_clinical_ai.ipynb#6-future-directions-and-what-stands-in-the-way",
+    "What stands in the way of deep learning in healthcare?": "notebooks/01_deep_learning_vs_machine_learning.ipynb#31-missing-values",
+    "Where is deep learning in healthcare heading?": "notebooks/07_trustworthy_clinical_ai.ipynb#6-future-directions-and-what-stands-in-the-way",
     "Do I need a GPU?": "notebooks/00_start_here.ipynb#profiles-one-notebook-three-sizes-of-run",
-    "Why are the images only 28 pixels wide?":
-        "notebooks/04_cnn_chest_xray.ipynb#6-against-the-published-baselines",
-    "Is the chest X-ray model ready for clinical use?":
-        "notebooks/04_cnn_chest_xray.ipynb#5-the-test-set-used-once",
-    "Why not judge a model by its accuracy alone?":
-        "notebooks/04_cnn_chest_xray.ipynb#4-choosing-the-operating-point-on-validation",
+    "Why are the images only 28 pixels wide?": "notebooks/04_cnn_chest_xray.ipynb#6-against-the-published-baselines",
+    "Is the chest X-ray model ready for clinical use?": "notebooks/04_cnn_chest_xray.ipynb#5-the-test-set-used-once",
+    "Why not judge a model by its accuracy alone?": "notebooks/04_cnn_chest_xray.ipynb#4-choosing-the-operating-point-on-validation",
     "Where does the data come from, and may I redistribute it?": f"{GITHUB}data/README.md",
-    "How do I run the course without internet?":
-        "notebooks/00_start_here.ipynb#where-the-data-lives",
+    "How do I run the course without internet?": "notebooks/00_start_here.ipynb#where-the-data-lives",
     "How do I run it on Google Colab?": "notebooks/00_start_here.ipynb#how-to-run-it",
     "How do I fork the course for my class, and how do I cite it?": "references.md",
     "Why does my number differ from the one in the book?": "results.md",
@@ -300,7 +335,8 @@ def test_notebook_links_point_at_existing_notebooks_and_headings(page):
         assert anchors is not None, f"{page}: no notebook notebooks/{match.group('name')}.ipynb"
         if match.group("anchor") is not None:
             assert match.group("anchor") in anchors, (
-                f"{page}: {target!r}: no heading with that anchor; anchors are {anchors}")
+                f"{page}: {target!r}: no heading with that anchor; anchors are {anchors}"
+            )
         checked += 1
     assert checked >= 20, f"{page}: only {checked} links into the notebooks"
 
@@ -332,4 +368,5 @@ def test_github_links_point_at_files_of_this_repository(page):
 @pytest.mark.parametrize("page", PAGES)
 def test_no_measured_numbers_typed_into_the_page(page):
     assert typed_decimals(page_text(page)) == [], (
-        f"{page}: numbers typed into the prose; link to the chapter or results.md instead")
+        f"{page}: numbers typed into the prose; link to the chapter or results.md instead"
+    )

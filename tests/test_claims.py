@@ -17,13 +17,19 @@ def ledger_dir(tmp_path, monkeypatch):
 
 def test_a_claim_that_fails_shows_the_honest_sentence_and_is_recorded(ledger_dir):
     ledger = claims.Ledger("05", "cpu")
-    held = ledger.check("gates_help", 0.3 > 0.5, true="Gates kept the gradient.",
-                        false="Here the gates did not keep more gradient.", evidence="0.3 vs 0.5")
+    held = ledger.check(
+        "gates_help",
+        0.3 > 0.5,
+        true="Gates kept the gradient.",
+        false="Here the gates did not keep more gradient.",
+        evidence="0.3 vs 0.5",
+    )
     assert not held and held.sentence == "Here the gates did not keep more gradient."
     assert "0.3 vs 0.5" in held._repr_markdown_()
     rows = claims.read_ledgers("cpu")
     assert [(r["name"], r["holds"], r["status"]) for r in rows] == [
-        ("gates_help", False, claims.FAILS)]
+        ("gates_help", False, claims.FAILS)
+    ]
 
 
 def test_a_claim_that_holds_is_recorded_as_holding(ledger_dir):
@@ -73,11 +79,18 @@ def test_the_book_directive_reads_failing_claims_as_failing(ledger_dir, monkeypa
     import claims_ledger
 
     ledger = claims.Ledger("07", "cpu")
-    ledger.check("ensemble_calibrated", False, true="a", false="It was not.", evidence="ECE 0.05 vs 0.04")
+    ledger.check(
+        "ensemble_calibrated", False, true="a", false="It was not.", evidence="ECE 0.05 vs 0.04"
+    )
     ledger.check("noise_hurts", True, true="Noise hurt.", false="b")
     assert claims_ledger.find_ledger_dir(Path("/nowhere")) == ledger_dir
     rows = claims_ledger.read_profile(ledger_dir, "cpu")
     assert [(r["name"], r["status"], r["sentence"]) for r in rows] == [
-        ("ensemble_calibrated", claims.FAILS, "It was not."), ("noise_hurts", claims.HOLDS, "Noise hurt.")]
+        ("ensemble_calibrated", claims.FAILS, "It was not."),
+        ("noise_hurts", claims.HOLDS, "Noise hurt."),
+    ]
     monkeypatch.delenv(claims.LEDGER_ENV)
-    assert claims_ledger.find_ledger_dir(Path(__file__).parent) == Path(__file__).resolve().parents[1] / "build" / "claims"
+    assert (
+        claims_ledger.find_ledger_dir(Path(__file__).parent)
+        == Path(__file__).resolve().parents[1] / "build" / "claims"
+    )

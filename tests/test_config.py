@@ -81,8 +81,14 @@ def test_the_reproducibility_switch_gives_identical_training_twice():
         config.set_seed(7, deterministic=True)
         x = np.random.default_rng(0).normal(size=(64, 5)).astype("float32")
         y = (x[:, 0] > 0).astype("float32")
-        model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(8, activation="relu"),
-                                  keras.layers.Dropout(0.3), keras.layers.Dense(1)])
+        model = keras.Sequential(
+            [
+                keras.Input((5,)),
+                keras.layers.Dense(8, activation="relu"),
+                keras.layers.Dropout(0.3),
+                keras.layers.Dense(1),
+            ]
+        )
         model.compile(optimizer="adam", loss=keras.losses.BinaryCrossentropy(from_logits=True))
         model.fit(x, y, epochs=2, batch_size=16, verbose=0)
         return model.predict(x, verbose=0)[:, 0].tolist()
@@ -135,12 +141,19 @@ def test_environment_report_has_versions_devices_profile_and_data_root(monkeypat
 
 
 def test_environment_report_names_every_gpu(monkeypatch):
-    fake = [tf.config.PhysicalDevice("/physical_device:GPU:0", "GPU"),
-            tf.config.PhysicalDevice("/physical_device:GPU:1", "GPU")]
+    fake = [
+        tf.config.PhysicalDevice("/physical_device:GPU:0", "GPU"),
+        tf.config.PhysicalDevice("/physical_device:GPU:1", "GPU"),
+    ]
     names = {fake[0].name: "Tesla T4", fake[1].name: "NVIDIA A100"}
-    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: fake if kind == "GPU" else [])
-    monkeypatch.setattr(tf.config.experimental, "get_device_details",
-                        lambda device: {"device_name": names[device.name]})
+    monkeypatch.setattr(
+        tf.config, "list_physical_devices", lambda kind=None: fake if kind == "GPU" else []
+    )
+    monkeypatch.setattr(
+        tf.config.experimental,
+        "get_device_details",
+        lambda device: {"device_name": names[device.name]},
+    )
     assert config.environment_report("gpu")["gpus"] == "Tesla T4, NVIDIA A100"
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
     assert config.environment_report("cpu")["gpus"] == "none"

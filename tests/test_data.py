@@ -22,8 +22,18 @@ from helpers import data
 from tests.conftest import REAL_ROOT, require
 
 MEDMNIST_2D = {
-    "pathmnist", "chestmnist", "dermamnist", "octmnist", "pneumoniamnist", "retinamnist",
-    "breastmnist", "bloodmnist", "tissuemnist", "organamnist", "organcmnist", "organsmnist",
+    "pathmnist",
+    "chestmnist",
+    "dermamnist",
+    "octmnist",
+    "pneumoniamnist",
+    "retinamnist",
+    "breastmnist",
+    "bloodmnist",
+    "tissuemnist",
+    "organamnist",
+    "organcmnist",
+    "organsmnist",
 }
 OFFICIAL_PNEUMONIA_MD5 = "md5:28209eda62fecd6e6a2d98b1501bb15f"  # medmnist's INFO table
 OFFLINE_PNEUMONIA_MD5 = "md5:88f817cb74189d81f6df1930098ff783"  # the course's offline copy
@@ -37,9 +47,16 @@ def without_checksum(monkeypatch, *names: str) -> None:
     """
     for name in names:
         info = data.REGISTRY[name]
-        monkeypatch.setitem(data.REGISTRY, name,
-                            dataclasses.replace(info, known_hash=None, also_accepted=(),
-                                                unverified_reason="switched off by this test"))
+        monkeypatch.setitem(
+            data.REGISTRY,
+            name,
+            dataclasses.replace(
+                info,
+                known_hash=None,
+                also_accepted=(),
+                unverified_reason="switched off by this test",
+            ),
+        )
 
 
 def copy_real(name: str, root: Path) -> Path:
@@ -100,7 +117,9 @@ def test_data_root_default_env_and_relative(monkeypatch, tmp_path):
 
 def test_local_path_follows_the_data_root(empty_root):
     assert data.local_path("ecg5000_test") == empty_root.resolve() / "ucr" / "ECG5000_TEST.txt"
-    assert data.local_path("bloodmnist_64") == empty_root.resolve() / "medmnist" / "bloodmnist_64.npz"
+    assert (
+        data.local_path("bloodmnist_64") == empty_root.resolve() / "medmnist" / "bloodmnist_64.npz"
+    )
     with pytest.raises(data.UnknownDataset):
         data.local_path("mnist")
 
@@ -113,7 +132,9 @@ def test_cached_datasets_lists_only_present_files(empty_root):
 
 
 # --------------------------------------------------------------------------- fetching
-def test_offline_and_uncached_raises_named_error_without_touching_the_network(empty_root, monkeypatch):
+def test_offline_and_uncached_raises_named_error_without_touching_the_network(
+    empty_root, monkeypatch
+):
     def no_network(*args, **kwargs):
         raise AssertionError("offline fetch must not try to download")
 
@@ -158,8 +179,17 @@ def http_dir(tmp_path):
 
 
 def _register(monkeypatch, url, known_hash, member=None):
-    info = data.DatasetInfo("toy", "toy/toy.txt", url, known_hash, "CC0", "none", "toy", member,
-                            unverified_reason=None if known_hash else "a test file")
+    info = data.DatasetInfo(
+        "toy",
+        "toy/toy.txt",
+        url,
+        known_hash,
+        "CC0",
+        "none",
+        "toy",
+        member,
+        unverified_reason=None if known_hash else "a test file",
+    )
     monkeypatch.setitem(data.REGISTRY, "toy", info)
     return info
 
@@ -253,14 +283,19 @@ def test_npz_with_missing_arrays_or_wrong_shapes_is_rejected(empty_root, monkeyp
     _write_npz(empty_root, train_images=np.zeros((3, 28, 28), np.uint8))
     with pytest.raises(data.DatasetCorrupt, match="lacks the arrays"):
         data.load_medmnist("pneumoniamnist", "train")
-    _write_npz(empty_root, test_images=np.zeros((624, 32, 32), np.uint8),
-               test_labels=np.zeros((624, 1), np.uint8))
+    _write_npz(
+        empty_root,
+        test_images=np.zeros((624, 32, 32), np.uint8),
+        test_labels=np.zeros((624, 1), np.uint8),
+    )
     with pytest.raises(data.DatasetCorrupt, match="do not match the published test split"):
         data.load_medmnist("pneumoniamnist", "test")
 
 
 def test_wrong_split_name_is_a_value_error(empty_root):
-    with pytest.raises(ValueError, match="unknown split 'validation'; choose one of train, val, test"):
+    with pytest.raises(
+        ValueError, match="unknown split 'validation'; choose one of train, val, test"
+    ):
         data.load_medmnist("pneumoniamnist", "validation")
 
 
@@ -403,7 +438,9 @@ def test_split_indices_with_groups_never_shares_a_patient():
 def test_check_no_group_leakage_names_the_shared_patients():
     groups = np.array(["p1", "p1", "p2", "p3"])
     data.check_no_group_leakage({"train": np.array([0, 1]), "test": np.array([2, 3])}, groups)
-    with pytest.raises(data.GroupLeakage, match=r"1 group\(s\) appear in both 'train' and 'test'.*p1"):
+    with pytest.raises(
+        data.GroupLeakage, match=r"1 group\(s\) appear in both 'train' and 'test'.*p1"
+    ):
         data.check_no_group_leakage({"train": np.array([0, 2]), "test": np.array([1, 3])}, groups)
 
 
@@ -434,7 +471,9 @@ def test_make_dataset_batches_shuffles_reproducibly_and_augments():
         assert training  # augmentation runs in training mode
         return -x
 
-    augmented = next(data.make_dataset(images, labels, batch_size=10, augment=negate).as_numpy_iterator())
+    augmented = next(
+        data.make_dataset(images, labels, batch_size=10, augment=negate).as_numpy_iterator()
+    )
     assert np.array_equal(augmented[0], -images) and augmented[1].tolist() == labels.tolist()
     with pytest.raises(ValueError, match="10 images but 3 labels"):
         data.make_dataset(images, labels[:3])
@@ -465,8 +504,12 @@ def test_the_offline_pneumoniamnist_copy_is_a_documented_variant_not_corrupt(cap
     assert check.actual == OFFLINE_PNEUMONIA_MD5 and "different order" in check.note
     assert "accepted because" in caplog.text and "different order" in caplog.text
     # No other entry accepts that checksum: the variant is tied to this one file.
-    others = [alt.known_hash for name, entry in data.REGISTRY.items() if name != "pneumoniamnist"
-              for alt in entry.also_accepted]
+    others = [
+        alt.known_hash
+        for name, entry in data.REGISTRY.items()
+        if name != "pneumoniamnist"
+        for alt in entry.also_accepted
+    ]
     assert OFFLINE_PNEUMONIA_MD5 not in others and info.known_hash not in others
 
 
@@ -506,9 +549,11 @@ def test_no_error_message_advises_deleting_data(empty_root, monkeypatch):
     for relative, content in cases.items():
         (empty_root / relative).parent.mkdir(parents=True, exist_ok=True)
         (empty_root / relative).write_bytes(content)
-    loads = [lambda: data.load_uci_sequences("splice"),
-             lambda: data.load_medmnist("retinamnist", "test"),
-             lambda: data.load_ucr("ecg5000", "train")]
+    loads = [
+        lambda: data.load_uci_sequences("splice"),
+        lambda: data.load_medmnist("retinamnist", "test"),
+        lambda: data.load_ucr("ecg5000", "train"),
+    ]
     messages = []
     for checked in (True, False):  # the checksum's message, then the parsers' messages
         if not checked:
@@ -525,7 +570,7 @@ def test_a_tampered_cached_file_with_valid_content_is_caught_by_default(empty_ro
     before = data.load_uci_sequences("splice")
     blob = target.read_bytes()
     index = blob.index(b"CCAGCTGCATCACAGGAGGCCAGCG")
-    target.write_bytes(blob[:index] + b"G" + blob[index + 1:])  # same size, still valid DNA
+    target.write_bytes(blob[:index] + b"G" + blob[index + 1 :])  # same size, still valid DNA
     os.utime(target, ns=(target.stat().st_atime_ns, target.stat().st_mtime_ns + 10**9))
     with pytest.raises(data.DatasetCorrupt, match="checksum mismatch"):
         data.load_uci_sequences("splice")
@@ -585,7 +630,9 @@ def test_a_data_root_that_is_a_file_is_a_named_error(tmp_path, monkeypatch):
     root.write_text("not a folder")
     monkeypatch.setenv(data.DATA_ENV, str(root))
     monkeypatch.setenv(data.OFFLINE_ENV, "1")
-    with pytest.raises(data.DatasetUnreadable, match=r"data root .*data.txt is a file, not a folder"):
+    with pytest.raises(
+        data.DatasetUnreadable, match=r"data root .*data.txt is a file, not a folder"
+    ):
         data.load_ucr("ecg5000", "train")
 
 
@@ -601,8 +648,9 @@ def test_a_folder_where_the_file_should_be_is_a_named_error(empty_root):
 def test_an_unreadable_file_is_a_named_error(empty_root, monkeypatch):
     target = copy_real("promoters", empty_root)
     real_access = os.access
-    monkeypatch.setattr(os, "access", lambda p, mode, **kw: Path(p) != target
-                        and real_access(p, mode, **kw))
+    monkeypatch.setattr(
+        os, "access", lambda p, mode, **kw: Path(p) != target and real_access(p, mode, **kw)
+    )
     with pytest.raises(data.DatasetUnreadable, match=r"cannot read .*promoters.data.*chmod"):
         data.load_uci_sequences("promoters")
 
@@ -629,13 +677,27 @@ def _fake_split(n=524, k=1, image_dtype=np.uint8, label_dtype=np.uint8, labels=N
 @pytest.mark.parametrize(
     ("arrays", "message"),
     [
-        (_fake_split(labels=np.r_[[-1], [7], np.zeros(522)].reshape(-1, 1), label_dtype=np.int64),
-         r"2 value\(s\) outside class indices 0..1, e.g. \[-1, 7\]"),
-        (_fake_split(labels=np.r_[[np.nan], np.zeros(523)].reshape(-1, 1), label_dtype=np.float64),
-         "val_labels are float64, but MedMNIST labels are integers"),
-        (_fake_split(image_dtype=np.float64), "val_images are float64, but MedMNIST stores pixels as uint8"),
+        (
+            _fake_split(
+                labels=np.r_[[-1], [7], np.zeros(522)].reshape(-1, 1), label_dtype=np.int64
+            ),
+            r"2 value\(s\) outside class indices 0..1, e.g. \[-1, 7\]",
+        ),
+        (
+            _fake_split(
+                labels=np.r_[[np.nan], np.zeros(523)].reshape(-1, 1), label_dtype=np.float64
+            ),
+            "val_labels are float64, but MedMNIST labels are integers",
+        ),
+        (
+            _fake_split(image_dtype=np.float64),
+            "val_images are float64, but MedMNIST stores pixels as uint8",
+        ),
         (_fake_split(image_dtype=np.uint16), "val_images are uint16"),
-        (_fake_split(shape=(524, 28, 28, 3)), r"do not match the published val split \(524, 28, 28\)"),
+        (
+            _fake_split(shape=(524, 28, 28, 3)),
+            r"do not match the published val split \(524, 28, 28\)",
+        ),
         (_fake_split(k=2), r"labels \(524, 2\) do not match"),
         (_fake_split(n=100), r"val images \(100, 28, 28\)"),
         ({"val_images": np.zeros((524, 28, 28), np.uint8)}, r"lacks the arrays \['val_labels'\]"),
@@ -654,12 +716,14 @@ def test_medmnist_labels_follow_the_task(empty_root, monkeypatch):
     monkeypatch.setitem(data.MEDMNIST_INFO["chestmnist"]["n_samples"], "test", 3)
     monkeypatch.setitem(data.MEDMNIST_INFO["retinamnist"]["n_samples"], "test", 3)
     labels = np.array([[0] * 14, [1] * 14, [0, 1] * 7], np.uint8)  # 14 labels, each 0/1
-    _write_npz(empty_root, "chestmnist", test_images=np.zeros((3, 28, 28), np.uint8),
-               test_labels=labels)
+    _write_npz(
+        empty_root, "chestmnist", test_images=np.zeros((3, 28, 28), np.uint8), test_labels=labels
+    )
     assert np.array_equal(data.load_medmnist("chestmnist", "test")[1], labels)
     labels[0, 3] = 2
-    _write_npz(empty_root, "chestmnist", test_images=np.zeros((3, 28, 28), np.uint8),
-               test_labels=labels)
+    _write_npz(
+        empty_root, "chestmnist", test_images=np.zeros((3, 28, 28), np.uint8), test_labels=labels
+    )
     with pytest.raises(data.DatasetCorrupt, match="outside 0/1 per label"):
         data.load_medmnist("chestmnist", "test")
     colour = np.zeros((3, 28, 28, 3), np.uint8)
@@ -730,7 +794,9 @@ def _splice_with(empty_root, monkeypatch, lines):
 @pytest.mark.parametrize("label", ["XX", "ei", "pos", "", "\ufeffEI"])
 def test_uci_classes_are_checked(empty_root, monkeypatch, label):
     _splice_with(empty_root, monkeypatch, ["EI, A, " + "ACGT" * 15, f"{label}, B, " + "ACGT" * 15])
-    with pytest.raises(data.DatasetCorrupt, match=r"line 2: class .* is not one of splice's classes EI, IE, N"):
+    with pytest.raises(
+        data.DatasetCorrupt, match=r"line 2: class .* is not one of splice's classes EI, IE, N"
+    ):
         data.load_uci_sequences("splice")
 
 
@@ -739,7 +805,9 @@ def test_promoters_classes_are_checked(empty_root, monkeypatch):
     target = empty_root / "uci" / "promoters.data"
     target.parent.mkdir()
     target.write_text("pos,S10,\t" + "acgt" * 14 + "a\n")
-    with pytest.raises(data.DatasetCorrupt, match=r"class 'pos' is not one of promoters's classes \+, -"):
+    with pytest.raises(
+        data.DatasetCorrupt, match=r"class 'pos' is not one of promoters's classes \+, -"
+    ):
         data.load_uci_sequences("promoters")
 
 
@@ -782,13 +850,17 @@ def test_a_non_utf8_text_file_is_rejected(empty_root, monkeypatch):
 
 
 # --------------------------------------------------------------------------- arguments
-@pytest.mark.parametrize("pattern", ["../*.py", "../../**/*.py", "sub/*.dcm", "..", "/etc/*", "", "..\\*"])
+@pytest.mark.parametrize(
+    "pattern", ["../*.py", "../../**/*.py", "sub/*.dcm", "..", "/etc/*", "", "..\\*"]
+)
 def test_dicom_listing_stays_in_the_sample_folders(pattern):
     with pytest.raises(ValueError, match="pattern"):
         data.list_dicom_samples(pattern)
 
 
-@pytest.mark.parametrize("name", ["../__init__.py", "*.dcm", "/etc/passwd", "test_files/CT_small.dcm", ""])
+@pytest.mark.parametrize(
+    "name", ["../__init__.py", "*.dcm", "/etc/passwd", "test_files/CT_small.dcm", ""]
+)
 def test_dicom_sample_takes_a_bare_file_name(name):
     with pytest.raises(ValueError, match="DICOM sample name"):
         data.dicom_sample(name)
@@ -796,9 +868,14 @@ def test_dicom_sample_takes_a_bare_file_name(name):
 
 @pytest.mark.parametrize(
     "call",
-    [lambda: data.load_medmnist(3), lambda: data.load_medmnist("pneumoniamnist", ["train"]),
-     lambda: data.load_ucr(None), lambda: data.load_uci_sequences(5), lambda: data.fetch(1.5),
-     lambda: data.load_medmnist("pneumoniamnist", "train", size=32)],
+    [
+        lambda: data.load_medmnist(3),
+        lambda: data.load_medmnist("pneumoniamnist", ["train"]),
+        lambda: data.load_ucr(None),
+        lambda: data.load_uci_sequences(5),
+        lambda: data.fetch(1.5),
+        lambda: data.load_medmnist("pneumoniamnist", "train", size=32),
+    ],
 )
 def test_bad_arguments_are_named_errors(empty_root, call):
     with pytest.raises((data.DatasetError, ValueError)):
@@ -834,13 +911,21 @@ def test_every_loader_reads_from_data_home(tmp_path, monkeypatch):
     assert len(data.load_uci_sequences("splice", data_home=real)) == 3190
     assert data.load_ucr("ecg5000", "train", data_home=real)[0].shape == (500, 140)
     if (real / "medmnist" / "pneumoniamnist.npz").is_file():
-        assert data.load_medmnist("pneumoniamnist", "test", data_home=real)[0].shape == (624, 28, 28)
-        assert len(data.load_medmnist_splits("pneumoniamnist", n_train=10, data_home=real)["train"][0]) == 10
+        assert data.load_medmnist("pneumoniamnist", "test", data_home=real)[0].shape == (
+            624,
+            28,
+            28,
+        )
+        assert (
+            len(data.load_medmnist_splits("pneumoniamnist", n_train=10, data_home=real)["train"][0])
+            == 10
+        )
     assert "splice" in data.cached_datasets(real)
 
 
-@pytest.mark.parametrize(("value", "expected"), [("1", True), ("true", True), (" YES ", True),
-                                                 ("0", False), ("", False)])
+@pytest.mark.parametrize(
+    ("value", "expected"), [("1", True), ("true", True), (" YES ", True), ("0", False), ("", False)]
+)
 def test_one_offline_switch_for_data_and_weights(monkeypatch, value, expected):
     from helpers import models
 

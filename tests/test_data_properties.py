@@ -30,25 +30,55 @@ from hypothesis import strategies as st
 from helpers import data
 from tests.conftest import REAL_ROOT, require
 
-SETTINGS = settings(max_examples=60, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 # Each kind of fault is a test case of its own (so every one is exercised), with a dozen
 # examples that vary where and how it strikes, and sometimes a second fault on top.
 PER_FAULT = settings(SETTINGS, max_examples=12)
 FLOAT32_MAX = float(np.finfo(np.float32).max)
-MEDMNIST_FAULTS = ["none", "image_dtype", "image_shape", "rows", "label_dtype", "label_value",
-                   "label_nan", "label_shape", "key", "file"]
+MEDMNIST_FAULTS = [
+    "none",
+    "image_dtype",
+    "image_shape",
+    "rows",
+    "label_dtype",
+    "label_value",
+    "label_nan",
+    "label_shape",
+    "key",
+    "file",
+]
 UCR_FAULTS = ["none", "value", "label", "ragged", "rows", "blank", "bom", "truncate", "encoding"]
-UCI_FAULTS = ["none", "label", "name", "length", "alphabet", "fields", "rows", "bom",
-              "bom_inside", "truncate", "encoding", "crlf"]
+UCI_FAULTS = [
+    "none",
+    "label",
+    "name",
+    "length",
+    "alphabet",
+    "fields",
+    "rows",
+    "bom",
+    "bom_inside",
+    "truncate",
+    "encoding",
+    "crlf",
+]
 
 
 def faults(first: str, kinds: list[str]) -> st.SearchStrategy[list[str]]:
     """``[first]`` plus, one time in three, another fault ("none": a valid file)."""
     if first == "none":
         return st.just([])
-    return st.one_of(st.just([first]), st.just([first]), st.sampled_from(kinds[1:]).map(
-        lambda second: [first, second]))
+    return st.one_of(
+        st.just([first]),
+        st.just([first]),
+        st.sampled_from(kinds[1:]).map(lambda second: [first, second]),
+    )
 
 
 @contextmanager
@@ -70,11 +100,20 @@ def no_hang(seconds: float = 20.0) -> Iterator[None]:
 @contextmanager
 def data_root(files: dict[str, bytes], *, unchecked: tuple[str, ...] = ()) -> Iterator[Path]:
     """A fresh offline data root holding ``files``; ``unchecked`` registry entries lose their checksums."""
-    entries = {name: dataclasses.replace(data.REGISTRY[name], known_hash=None, also_accepted=(),
-                                         unverified_reason="switched off by this test")
-               for name in unchecked}
-    with tempfile.TemporaryDirectory() as folder, mock.patch.dict(data.REGISTRY, entries), \
-            mock.patch.dict(os.environ, {data.DATA_ENV: folder, data.OFFLINE_ENV: "1"}):
+    entries = {
+        name: dataclasses.replace(
+            data.REGISTRY[name],
+            known_hash=None,
+            also_accepted=(),
+            unverified_reason="switched off by this test",
+        )
+        for name in unchecked
+    }
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        mock.patch.dict(data.REGISTRY, entries),
+        mock.patch.dict(os.environ, {data.DATA_ENV: folder, data.OFFLINE_ENV: "1"}),
+    ):
         root = Path(folder)
         for relative, content in files.items():
             (root / relative).parent.mkdir(parents=True, exist_ok=True)
@@ -119,36 +158,63 @@ def npz_files(draw, fault):
     breaks = draw(faults(fault, MEDMNIST_FAULTS))
     for fault in breaks:
         if fault == "image_dtype":
-            images = images.astype(draw(st.sampled_from([np.uint16, np.int16, np.float32,
-                                                         np.float64, np.bool_])))
+            images = images.astype(
+                draw(st.sampled_from([np.uint16, np.int16, np.float32, np.float64, np.bool_]))
+            )
         elif fault == "image_shape":
-            shape = draw(st.sampled_from([(N, 28, 28, 1), (N, 27, 28), (N, 28, 28, 3), (N, 28),
-                                          (N, 28, 28, 4), (N, 32, 32)]))
+            shape = draw(
+                st.sampled_from(
+                    [
+                        (N, 28, 28, 1),
+                        (N, 27, 28),
+                        (N, 28, 28, 3),
+                        (N, 28),
+                        (N, 28, 28, 4),
+                        (N, 32, 32),
+                    ]
+                )
+            )
             images = np.full(shape, pixels, images.dtype)
         elif fault == "rows":
-            images, labels = draw(st.sampled_from([(images[1:], labels), (images, labels[1:]),
-                                                   (images[1:], labels[1:]),
-                                                   (np.concatenate([images, images[:1]]), labels)]))
+            images, labels = draw(
+                st.sampled_from(
+                    [
+                        (images[1:], labels),
+                        (images, labels[1:]),
+                        (images[1:], labels[1:]),
+                        (np.concatenate([images, images[:1]]), labels),
+                    ]
+                )
+            )
         elif fault == "label_dtype":
             labels = labels.astype(draw(st.sampled_from([np.float64, np.float32, np.bool_])))
         elif fault == "label_value" and labels.size:
             with np.errstate(all="ignore"):
                 labels = labels.copy()
                 labels.flat[draw(st.integers(0, labels.size - 1))] = np.array(
-                    draw(st.sampled_from([-1, n_classes, 7, 255, 2.5]))).astype(labels.dtype)
+                    draw(st.sampled_from([-1, n_classes, 7, 255, 2.5]))
+                ).astype(labels.dtype)
         elif fault == "label_nan":
             labels = labels.astype(np.float64)
             labels.flat[0] = math.nan
         elif fault == "label_shape":
-            labels = draw(st.sampled_from([labels.reshape(-1), np.concatenate([labels, labels], 1),
-                                           labels[:, :0]]))
+            labels = draw(
+                st.sampled_from(
+                    [labels.reshape(-1), np.concatenate([labels, labels], 1), labels[:, :0]]
+                )
+            )
         elif fault == "key":
             how_key = draw(st.sampled_from(["images", "labels"]))
             if draw(st.booleans()):
                 images, labels = (None, labels) if how_key == "images" else (images, None)
             else:
                 split_key = {"train": "val", "val": "test", "test": "train"}[split]
-                return flag, split, {f"{split_key}_images": images, f"{split_key}_labels": labels}, how
+                return (
+                    flag,
+                    split,
+                    {f"{split_key}_images": images, f"{split_key}_labels": labels},
+                    how,
+                )
         elif fault == "file":
             how = draw(st.sampled_from(["npy", "truncated", "garbage", "empty"]))
     keys = {f"{split}_images": images, f"{split}_labels": labels}
@@ -163,9 +229,13 @@ def valid_medmnist(flag, split, keys) -> bool:
     images, labels = keys.get(f"{split}_images"), keys.get(f"{split}_labels")
     if images is None or labels is None:
         return False
-    return (images.dtype == np.uint8 and images.shape == (N, *image_shape)
-            and labels.shape == (N, k) and np.issubdtype(labels.dtype, np.integer)
-            and bool(((labels >= 0) & (labels < n_classes)).all()))
+    return (
+        images.dtype == np.uint8
+        and images.shape == (N, *image_shape)
+        and labels.shape == (N, k)
+        and np.issubdtype(labels.dtype, np.integer)
+        and bool(((labels >= 0) & (labels < n_classes)).all())
+    )
 
 
 @pytest.mark.parametrize("fault", MEDMNIST_FAULTS)
@@ -190,8 +260,10 @@ def test_medmnist_loader_returns_the_arrays_or_a_named_error(fault, draw):
     elif how == "empty":
         blob = b""
     sizes = {s: N for s in data.SPLITS}
-    with data_root({path: blob}, unchecked=(flag,)), \
-            mock.patch.dict(data.MEDMNIST_INFO[flag]["n_samples"], sizes):
+    with (
+        data_root({path: blob}, unchecked=(flag,)),
+        mock.patch.dict(data.MEDMNIST_INFO[flag]["n_samples"], sizes),
+    ):
         kind, result = outcome(lambda: data.load_medmnist(flag, split))
     if how in {"savez", "compressed"} and valid_medmnist(flag, split, keys):
         assert kind == "ok", result
@@ -210,19 +282,26 @@ finite32 = st.floats(width=32, allow_nan=False, allow_infinity=False)
 @st.composite
 def ucr_files(draw, fault):
     """A valid split as text with ``fault`` (and sometimes one more) broken."""
-    rows = [[draw(st.sampled_from(["1", "2", "3", "4", "5", "1.0", "5e0", "+3"]))]
-            + [repr(draw(finite32)) for _ in range(UCR_LENGTH)] for _ in range(UCR_ROWS)]
+    rows = [
+        [draw(st.sampled_from(["1", "2", "3", "4", "5", "1.0", "5e0", "+3"]))]
+        + [repr(draw(finite32)) for _ in range(UCR_LENGTH)]
+        for _ in range(UCR_ROWS)
+    ]
     separator = draw(st.sampled_from(["  ", ",", "\t", " "]))
     newline = draw(st.sampled_from(["\n", "\r\n"]))
     breaks = draw(faults(fault, UCR_FAULTS))
     for fault in breaks:
         row = draw(st.integers(0, len(rows) - 1))  # faults may have changed the rows
         if fault == "value" and len(rows[row]) > 1:
-            rows[row][draw(st.integers(1, len(rows[row]) - 1))] = draw(st.sampled_from(
-                ["nan", "NaN", "inf", "-Infinity", "1e39", "-3.5e38", "abc", "", "0x10", "--1"]))
+            rows[row][draw(st.integers(1, len(rows[row]) - 1))] = draw(
+                st.sampled_from(
+                    ["nan", "NaN", "inf", "-Infinity", "1e39", "-3.5e38", "abc", "", "0x10", "--1"]
+                )
+            )
         elif fault == "label":
-            rows[row][0] = draw(st.sampled_from(["0", "6", "-1", "2.5", "1.5", "4.999", "nan",
-                                                 "inf", "x", "1e9"]))
+            rows[row][0] = draw(
+                st.sampled_from(["0", "6", "-1", "2.5", "1.5", "4.999", "nan", "inf", "x", "1e9"])
+            )
         elif fault == "ragged":
             rows[row] = rows[row][:-1] if draw(st.booleans()) else rows[row] + ["0.5"]
         elif fault == "rows":
@@ -260,8 +339,10 @@ def expected_ucr(blob: bytes):
         return None
     if any(row[0] not in (1, 2, 3, 4, 5) for row in table):
         return None
-    return (np.array([row[1:] for row in table], dtype=np.float32),
-            np.array([row[0] for row in table], dtype=np.int64))
+    return (
+        np.array([row[1:] for row in table], dtype=np.float32),
+        np.array([row[0] for row in table], dtype=np.int64),
+    )
 
 
 def parse_number(token: str) -> float | None:
@@ -276,8 +357,10 @@ def parse_number(token: str) -> float | None:
 @given(draw=st.data())
 def test_ucr_loader_returns_the_series_or_a_named_error(fault, draw):
     blob = draw.draw(ucr_files(fault), label="file")
-    with data_root({"ucr/ECG5000_TRAIN.txt": blob}, unchecked=("ecg5000_train",)), \
-            mock.patch.dict(data.UCR_SHAPES, {"ecg5000_train": (UCR_ROWS, UCR_LENGTH)}):
+    with (
+        data_root({"ucr/ECG5000_TRAIN.txt": blob}, unchecked=("ecg5000_train",)),
+        mock.patch.dict(data.UCR_SHAPES, {"ecg5000_train": (UCR_ROWS, UCR_LENGTH)}),
+    ):
         kind, result = outcome(lambda: data.load_ucr("ecg5000", "train"))
     expected = expected_ucr(blob)
     if expected is None:
@@ -293,21 +376,31 @@ def test_ucr_loader_returns_the_series_or_a_named_error(fault, draw):
 UCI_ROWS, UCI_LENGTH = 3, 6
 # No line breaks or control characters inside a field: a line is a line.
 field_text = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), max_size=6)
-names = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp"),
-                              blacklist_characters=","), min_size=1, max_size=8)
+names = st.text(
+    st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp"), blacklist_characters=","),
+    min_size=1,
+    max_size=8,
+)
 
 
 @st.composite
 def uci_files(draw, fault):
     """A valid splice-like file with ``fault`` (and sometimes one more) broken."""
+
     def sequence():
-        bases = draw(st.text(st.sampled_from("ACGTacgtNDRS"), min_size=UCI_LENGTH,
-                             max_size=UCI_LENGTH))
+        bases = draw(
+            st.text(st.sampled_from("ACGTacgtNDRS"), min_size=UCI_LENGTH, max_size=UCI_LENGTH)
+        )
         return draw(st.sampled_from(["", " ", "\t\t"])) + bases  # as in the UCI files
 
-    lines = [[draw(st.sampled_from(["EI", "IE", "N", " EI"])),
-              draw(st.one_of(st.just("ATRINS-DONOR-521"), names)), sequence()]
-             for _ in range(UCI_ROWS)]
+    lines = [
+        [
+            draw(st.sampled_from(["EI", "IE", "N", " EI"])),
+            draw(st.one_of(st.just("ATRINS-DONOR-521"), names)),
+            sequence(),
+        ]
+        for _ in range(UCI_ROWS)
+    ]
     breaks = draw(faults(fault, UCI_FAULTS))
     for fault in breaks:
         row = draw(st.integers(0, len(lines) - 1))  # faults may have changed the lines
@@ -318,8 +411,11 @@ def uci_files(draw, fault):
         elif fault == "name":
             lines[row][1] = draw(st.sampled_from(["", "  "]))
         elif fault == "length" and len(lines[row]) > 2:
-            lines[row][2] = lines[row][2][: -draw(st.integers(1, 3))] if draw(st.booleans()) \
+            lines[row][2] = (
+                lines[row][2][: -draw(st.integers(1, 3))]
+                if draw(st.booleans())
                 else lines[row][2] + "A"
+            )
         elif fault == "alphabet" and len(lines[row]) > 2:
             lines[row][2] = lines[row][2][:-1] + draw(st.sampled_from("XZ0-.U*"))
         elif fault == "fields":
@@ -353,8 +449,12 @@ def expected_uci(blob: bytes):
             return None
         label, name, sequence = parts
         sequence = "".join(sequence.split()).upper()
-        if (label not in {"EI", "IE", "N"} or not name or len(sequence) != UCI_LENGTH
-                or not set(sequence) <= set("ACGTRYSWKMBDHVN")):
+        if (
+            label not in {"EI", "IE", "N"}
+            or not name
+            or len(sequence) != UCI_LENGTH
+            or not set(sequence) <= set("ACGTRYSWKMBDHVN")
+        ):
             return None
         records.append((label, name, sequence))
     return records if len(records) == UCI_ROWS else None
@@ -365,9 +465,11 @@ def expected_uci(blob: bytes):
 @given(draw=st.data())
 def test_uci_loader_returns_the_sequences_or_a_named_error(fault, draw):
     blob = draw.draw(uci_files(fault), label="file")
-    with data_root({"uci/splice.data": blob}, unchecked=("splice",)), \
-            mock.patch.dict(data.SEQUENCE_ROWS, {"splice": UCI_ROWS}), \
-            mock.patch.dict(data.SEQUENCE_LENGTHS, {"splice": UCI_LENGTH}):
+    with (
+        data_root({"uci/splice.data": blob}, unchecked=("splice",)),
+        mock.patch.dict(data.SEQUENCE_ROWS, {"splice": UCI_ROWS}),
+        mock.patch.dict(data.SEQUENCE_LENGTHS, {"splice": UCI_LENGTH}),
+    ):
         kind, result = outcome(lambda: data.load_uci_sequences("splice"))
     expected = expected_uci(blob)
     if expected is None:
@@ -380,8 +482,11 @@ def test_uci_loader_returns_the_sequences_or_a_named_error(fault, draw):
 
 # --------------------------------------------------------------------------- checksums, real files
 @settings(max_examples=15, deadline=None, derandomize=True, database=None)
-@given(name=st.sampled_from(["splice", "promoters", "ecg5000_train"]), where=st.floats(0, 1),
-       change=st.integers(1, 255))
+@given(
+    name=st.sampled_from(["splice", "promoters", "ecg5000_train"]),
+    where=st.floats(0, 1),
+    change=st.integers(1, 255),
+)
 def test_any_changed_byte_of_a_real_file_is_caught_by_default(name, where, change):
     source = REAL_ROOT / data.dataset_info(name).path
     if not source.is_file():
@@ -397,18 +502,33 @@ def test_any_changed_byte_of_a_real_file_is_caught_by_default(name, where, chang
 
 # --------------------------------------------------------------------------- arrays, patterns
 @SETTINGS
-@given(dtype=st.sampled_from([np.uint8, np.uint16, np.int32, np.float16, np.float32, np.float64,
-                              np.bool_]),
-       values=st.lists(st.one_of(st.integers(0, 255), st.floats(0, 1), st.integers(-5, 70000),
-                                 st.floats(allow_nan=True, allow_infinity=True)),
-                       min_size=4, max_size=4))
+@given(
+    dtype=st.sampled_from(
+        [np.uint8, np.uint16, np.int32, np.float16, np.float32, np.float64, np.bool_]
+    ),
+    values=st.lists(
+        st.one_of(
+            st.integers(0, 255),
+            st.floats(0, 1),
+            st.integers(-5, 70000),
+            st.floats(allow_nan=True, allow_infinity=True),
+        ),
+        min_size=4,
+        max_size=4,
+    ),
+)
 def test_as_float_images_scales_correctly_or_refuses(dtype, values):
     with np.errstate(all="ignore"):
         images = np.array(values, dtype=np.float64).astype(dtype).reshape(1, 2, 2)
     kind, result = outcome(lambda: data.as_float_images(images))
     if images.dtype == np.uint8:
         assert kind == "ok" and np.allclose(result[..., 0], images / 255.0)
-    elif images.dtype.kind == "f" and np.isfinite(images).all() and 0 <= images.min() and images.max() <= 1:
+    elif (
+        images.dtype.kind == "f"
+        and np.isfinite(images).all()
+        and 0 <= images.min()
+        and images.max() <= 1
+    ):
         assert kind == "ok" and np.array_equal(result[..., 0], images.astype(np.float32))
     else:
         assert kind == "error", (images, result)
@@ -423,13 +543,20 @@ def sample_file_names() -> frozenset[str]:
 
     roots = [Path(data_manager.DATA_ROOT) / "test_files"]
     roots += [Path(s.data_path) for s in data_manager.external_data_sources().values()]
-    return frozenset(p.name for root in roots if root.is_dir() for p in root.rglob("*")
-                     if p.is_file())
+    return frozenset(
+        p.name for root in roots if root.is_dir() for p in root.rglob("*") if p.is_file()
+    )
 
 
 @settings(SETTINGS, max_examples=15)
-@given(st.one_of(st.text(max_size=12), st.sampled_from(["../*", "..", "*/../*", "/*", "**/*.dcm",
-                                                        "*.dcm", "CT_*", "[CM]R_small.dcm"])))
+@given(
+    st.one_of(
+        st.text(max_size=12),
+        st.sampled_from(
+            ["../*", "..", "*/../*", "/*", "**/*.dcm", "*.dcm", "CT_*", "[CM]R_small.dcm"]
+        ),
+    )
+)
 def test_dicom_listing_never_leaves_the_sample_folders(pattern):
     kind, result = outcome(lambda: data.list_dicom_samples(pattern))
     if kind == "ok":

@@ -20,8 +20,15 @@ from pydicom.sequence import Sequence
 
 from helpers import data, dicom
 
-READABLE = ["CT_small.dcm", "MR_small.dcm", "693_UNCR.dcm", "RG1_UNCR.dcm", "US1_UNCR.dcm",
-            "emri_small.dcm", "liver.dcm"]
+READABLE = [
+    "CT_small.dcm",
+    "MR_small.dcm",
+    "693_UNCR.dcm",
+    "RG1_UNCR.dcm",
+    "US1_UNCR.dcm",
+    "emri_small.dcm",
+    "liver.dcm",
+]
 SALT = "unit-test-salt"
 
 
@@ -30,15 +37,18 @@ def sample(name: str) -> pydicom.Dataset:
 
 
 # --------------------------------------------------------------------------- reading
-@pytest.mark.parametrize(("name", "shape", "dtype"), [
-    ("CT_small.dcm", (128, 128), np.int16),
-    ("MR_small.dcm", (64, 64), np.int16),
-    ("693_UNCR.dcm", (512, 512), np.int16),
-    ("RG1_UNCR.dcm", (1955, 1841), np.uint16),
-    ("US1_UNCR.dcm", (480, 640, 3), np.uint8),
-    ("emri_small.dcm", (10, 64, 64), np.uint16),
-    ("liver.dcm", (3, 512, 512), np.uint8),
-])
+@pytest.mark.parametrize(
+    ("name", "shape", "dtype"),
+    [
+        ("CT_small.dcm", (128, 128), np.int16),
+        ("MR_small.dcm", (64, 64), np.int16),
+        ("693_UNCR.dcm", (512, 512), np.int16),
+        ("RG1_UNCR.dcm", (1955, 1841), np.uint16),
+        ("US1_UNCR.dcm", (480, 640, 3), np.uint8),
+        ("emri_small.dcm", (10, 64, 64), np.uint16),
+        ("liver.dcm", (3, 512, 512), np.uint8),
+    ],
+)
 def test_load_pixels_shapes_of_real_samples(name, shape, dtype):
     pixels = dicom.load_pixels(data.dicom_sample(name))
     assert pixels.shape == shape and pixels.dtype == dtype
@@ -68,12 +78,15 @@ def test_wrong_paths_and_permissions_are_named_errors(tmp_path, monkeypatch):
     locked.write_bytes(data.dicom_sample("CT_small.dcm").read_bytes())
     locked.chmod(0)
     if os.access(locked, os.R_OK):  # root reads anything: let the read fail as it would
+
         def refuse(path, **_):
             raise PermissionError(13, "Permission denied", str(path))
 
         monkeypatch.setattr(pydicom, "dcmread", refuse)
     try:
-        with pytest.raises(dicom.DicomPermissionError, match=r"locked\.dcm: permission denied.*read access") as info:
+        with pytest.raises(
+            dicom.DicomPermissionError, match=r"locked\.dcm: permission denied.*read access"
+        ) as info:
             dicom.read_dicom(locked)
         assert isinstance(info.value, PermissionError) and isinstance(info.value, dicom.DicomError)
     finally:
@@ -127,12 +140,20 @@ def test_deep_nesting_in_memory_is_refused_before_recursing():
 
 def test_no_error_message_advises_deleting_data():
     tree = ast.parse(Path(dicom.__file__).read_text())
-    messages = [" ".join(node.value for node in ast.walk(raise_node)
-                         if isinstance(node, ast.Constant) and isinstance(node.value, str))
-                for raise_node in ast.walk(tree) if isinstance(raise_node, ast.Raise)]
+    messages = [
+        " ".join(
+            node.value
+            for node in ast.walk(raise_node)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str)
+        )
+        for raise_node in ast.walk(tree)
+        if isinstance(raise_node, ast.Raise)
+    ]
     assert len(messages) > 30
     for message in messages:
-        assert not re.search(r"\bdelet|\berase|\brm\b|remove (it|the|this|your)", message, re.I), message
+        assert not re.search(r"\bdelet|\berase|\brm\b|remove (it|the|this|your)", message, re.I), (
+            message
+        )
 
 
 def test_missing_pixel_data(tmp_path):
@@ -141,7 +162,9 @@ def test_missing_pixel_data(tmp_path):
     path = tmp_path / "no_pixels.dcm"
     ds.save_as(path)
     assert issubclass(dicom.MissingPixelData, dicom.DicomError)
-    with pytest.raises(dicom.MissingPixelData, match=r"no_pixels\.dcm has no Pixel Data.*CT Image Storage"):
+    with pytest.raises(
+        dicom.MissingPixelData, match=r"no_pixels\.dcm has no Pixel Data.*CT Image Storage"
+    ):
         dicom.load_pixels(path)
 
 
@@ -151,7 +174,9 @@ def test_compressed_without_decoder_names_the_packages():
 
     if get_decoder(JPEGLSLossless).available_plugins:
         pytest.skip("a JPEG-LS decoder is installed here (pylibjpeg, pyjpegls or gdcm)")
-    with pytest.raises(dicom.MissingDecoder, match=r"JPEG-LS Lossless.*Install pylibjpeg pylibjpeg-libjpeg"):
+    with pytest.raises(
+        dicom.MissingDecoder, match=r"JPEG-LS Lossless.*Install pylibjpeg pylibjpeg-libjpeg"
+    ):
         dicom.load_pixels(data.dicom_sample("MR_small_jpeg_ls_lossless.dcm"))
 
 
@@ -172,14 +197,19 @@ def test_hounsfield_units_of_ct_small():
     assert hu.dtype == np.float32
     np.testing.assert_allclose(hu, stored.astype(np.float32) - 1024.0)  # slope 1, intercept -1024
     assert hu.min() == pytest.approx(128 - 1024) and hu.max() == pytest.approx(2191 - 1024)
-    with pytest.raises(ValueError, match="MR_small.dcm: Hounsfield units are defined for CT, not modality 'MR'"):
+    with pytest.raises(
+        ValueError, match="MR_small.dcm: Hounsfield units are defined for CT, not modality 'MR'"
+    ):
         dicom.hounsfield_units(sample("MR_small.dcm"))
 
 
 def test_rescale_slope_zero_is_a_named_error():
     ds = sample("CT_small.dcm")
     ds.RescaleSlope = 0
-    with pytest.raises(dicom.InvalidRescale, match=r"CT_small\.dcm: RescaleSlope is 0.*same value.*fix RescaleSlope") as info:
+    with pytest.raises(
+        dicom.InvalidRescale,
+        match=r"CT_small\.dcm: RescaleSlope is 0.*same value.*fix RescaleSlope",
+    ) as info:
         dicom.hounsfield_units(ds)
     assert isinstance(info.value, ValueError) and isinstance(info.value, dicom.DicomError)
     ds.RescaleSlope, ds.RescaleIntercept = 1, "nan"
@@ -289,7 +319,9 @@ def red_team_original(name: str, tmp_path: Path) -> tuple[Path, pydicom.Dataset]
     for keyword, text in INJECTED.items():
         setattr(ds, keyword, text)
     ds.preamble = f"{FAMILY} {GIVEN} {MRN}".encode().ljust(128, b"\0")
-    ds.private_block(0x0011, "RED TEAM", create=True).add_new(0x01, "LO", f"{GIVEN.lower()} {FAMILY.lower()}")
+    ds.private_block(0x0011, "RED TEAM", create=True).add_new(
+        0x01, "LO", f"{GIVEN.lower()} {FAMILY.lower()}"
+    )
     series = Dataset()  # ReferencedSeriesSequence is not in the table: kept, items cleaned
     series.SeriesInstanceUID = ds.SeriesInstanceUID
     series.PatientName = f"{FAMILY}^{GIVEN}"
@@ -321,7 +353,11 @@ def test_red_team_nothing_identifying_reaches_the_written_file(name, tmp_path):
     back = dicom.read_dicom(out)
     assert dicom.find_phi(out, original) == []
     series = back.ReferencedSeriesSequence[0]  # the nested items were cleaned, not dropped
-    assert series.SeriesInstanceUID == back.SeriesInstanceUID == dicom.remap_uid(original.SeriesInstanceUID, SALT)
+    assert (
+        series.SeriesInstanceUID
+        == back.SeriesInstanceUID
+        == dicom.remap_uid(original.SeriesInstanceUID, SALT)
+    )
     assert series.PatientName == "ANONYMOUS" and series.PatientID == back.PatientID != MRN
     assert series.RequestedProcedureDescription == "" and series.TextValue == ""
     inner = series.ReferencedInstanceSequence[0]
@@ -335,11 +371,18 @@ def test_red_team_the_checker_finds_every_planted_leak(tmp_path):
     for keyword in INJECTED:
         assert any(f.startswith(f"{keyword} ") and "contains" in f for f in content), keyword
     assert any(re.match(r"private \(0011,1\d01\): contains 'Hedwig'", f) for f in content)
-    assert any("ReferencedSeriesSequence[0] > TextValue (0040,A160): contains 'Quist'" in f for f in content)
-    assert any("ReferencedInstanceSequence[0] > ImageComments (0020,4000): contains 'Hedwig'" in f
-               for f in content)
-    assert any(f.startswith("identifiable.dcm: 'Quist' at byte") and f.endswith("(preamble)")
-               for f in findings)
+    assert any(
+        "ReferencedSeriesSequence[0] > TextValue (0040,A160): contains 'Quist'" in f
+        for f in content
+    )
+    assert any(
+        "ReferencedInstanceSequence[0] > ImageComments (0020,4000): contains 'Hedwig'" in f
+        for f in content
+    )
+    assert any(
+        f.startswith("identifiable.dcm: 'Quist' at byte") and f.endswith("(preamble)")
+        for f in findings
+    )
     assert dicom.scan_file_for(path, ["mrn-48213977"])[0].endswith("(preamble)")
     assert dicom.scan_file_for(path, ["Absent^Person"]) == []
     # a name left in an attribute the profile keeps: only the comparison with the original
@@ -349,9 +392,11 @@ def test_red_team_the_checker_finds_every_planted_leak(tmp_path):
     assert dicom.find_phi(leaky) == []
     assert dicom.find_phi(leaky, original) == [
         "Manufacturer (0008,0070): contains 'Quist' from the original",
-        "Manufacturer (0008,0070): contains 'Hedwig' from the original"]
+        "Manufacturer (0008,0070): contains 'Hedwig' from the original",
+    ]
     assert dicom.find_phi(leaky, identifiers=["acme"]) == [
-        "Manufacturer (0008,0070): contains 'acme' from the original"]
+        "Manufacturer (0008,0070): contains 'acme' from the original"
+    ]
     with pytest.raises(ValueError, match="too short"):
         dicom.find_phi(leaky, identifiers=["HQ"])
 
@@ -360,29 +405,32 @@ def tag(keyword: str) -> int:
     return pydicom.datadict.tag_for_keyword(keyword)
 
 
-@pytest.mark.parametrize(("keyword", "action", "value", "expected"), [
-    ("PatientAddress", "X", "1 Main Street", None),
-    ("IssuerOfPatientID", "X", "HOSPITAL A", None),
-    ("StudyDescription", "X", "CT HEAD", None),
-    ("OtherPatientNames", "X", "Doe^John", None),
-    ("StudyDate", "Z", "20240102", ""),
-    ("AccessionNumber", "Z", "A123456", ""),
-    ("ReferringPhysicianName", "Z", "House^Gregory", ""),
-    ("PatientName", "Z", "Doe^Jane", "ANONYMOUS"),
-    ("ClinicalTrialSponsorName", "D", "ACME PHARMA", "ANONYMIZED"),
-    ("SafePositionExitDate", "D", "20240102", "19000101"),
-    ("PersonName", "D", "Doe^Jane", "ANONYMOUS"),
-    ("ContentDate", "Z/D", "20240102", ""),
-    ("RequestedProcedureDescription", "X/Z", "CT head, Jane Doe", ""),
-    ("AcquisitionDate", "X/Z", "20240102", ""),
-    ("ProtocolName", "X/D", "Head Doe", "ANONYMIZED"),
-    ("SeriesDate", "X/D", "20240102", "19000101"),
-    ("InstitutionName", "X/Z/D", "St Elsewhere", ""),
-    ("StationName", "X/Z/D", "CT01", ""),
-    ("Manufacturer", "K", "ACME", "ACME"),  # not in the table, a known-safe technical attribute
-    ("ContentDescription", "K", "Jane's scan", ""),  # not in the table, free text: emptied
-    ("ReceivingAE", "X", "PACS1", None),
-])
+@pytest.mark.parametrize(
+    ("keyword", "action", "value", "expected"),
+    [
+        ("PatientAddress", "X", "1 Main Street", None),
+        ("IssuerOfPatientID", "X", "HOSPITAL A", None),
+        ("StudyDescription", "X", "CT HEAD", None),
+        ("OtherPatientNames", "X", "Doe^John", None),
+        ("StudyDate", "Z", "20240102", ""),
+        ("AccessionNumber", "Z", "A123456", ""),
+        ("ReferringPhysicianName", "Z", "House^Gregory", ""),
+        ("PatientName", "Z", "Doe^Jane", "ANONYMOUS"),
+        ("ClinicalTrialSponsorName", "D", "ACME PHARMA", "ANONYMIZED"),
+        ("SafePositionExitDate", "D", "20240102", "19000101"),
+        ("PersonName", "D", "Doe^Jane", "ANONYMOUS"),
+        ("ContentDate", "Z/D", "20240102", ""),
+        ("RequestedProcedureDescription", "X/Z", "CT head, Jane Doe", ""),
+        ("AcquisitionDate", "X/Z", "20240102", ""),
+        ("ProtocolName", "X/D", "Head Doe", "ANONYMIZED"),
+        ("SeriesDate", "X/D", "20240102", "19000101"),
+        ("InstitutionName", "X/Z/D", "St Elsewhere", ""),
+        ("StationName", "X/Z/D", "CT01", ""),
+        ("Manufacturer", "K", "ACME", "ACME"),  # not in the table, a known-safe technical attribute
+        ("ContentDescription", "K", "Jane's scan", ""),  # not in the table, free text: emptied
+        ("ReceivingAE", "X", "PACS1", None),
+    ],
+)
 def test_each_action_of_the_table(keyword, action, value, expected):
     assert dicom.profile_action(tag(keyword)) == action
     ds = sample("CT_small.dcm")
@@ -430,8 +478,11 @@ def test_the_profile_says_what_it_applies():
     assert table.loc[table.keyword == "PatientName", "action"].item() == "Z"
     options = dicom.PROFILE_OPTIONS
     assert options["Basic Application Level Confidentiality Profile (113100)"].startswith("applied")
-    assert all(status.startswith("not applied") for option, status in options.items()
-               if "113100" not in option)
+    assert all(
+        status.startswith("not applied")
+        for option, status in options.items()
+        if "113100" not in option
+    )
     assert "BurnedInAnnotation" in options["Clean Pixel Data Option (113101)"]
 
 
@@ -444,7 +495,9 @@ def test_uids_are_remapped_consistently():
     seg = sample("liver.dcm")  # references CT instances inside nested sequences
     ref = seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence[0].ReferencedSOPInstanceUID
     clean = dicom.deidentify(seg, SALT)
-    new_ref = clean.ReferencedSeriesSequence[0].ReferencedInstanceSequence[0].ReferencedSOPInstanceUID
+    new_ref = (
+        clean.ReferencedSeriesSequence[0].ReferencedInstanceSequence[0].ReferencedSOPInstanceUID
+    )
     assert new_ref == dicom.remap_uid(ref, SALT)
     with pytest.raises(ValueError, match="salt"):
         dicom.remap_uid(ref, "")
@@ -483,7 +536,9 @@ def test_the_copy_carries_no_path_and_never_replaces_the_original(tmp_path):
     original = dicom.read_dicom(original_path)
     clean = dicom.deidentify(original, SALT)
     assert clean.filename is None and original.filename == str(original_path)
-    with pytest.raises(dicom.OutputExists, match=r"original\.dcm already exists.*overwrite=True") as info:
+    with pytest.raises(
+        dicom.OutputExists, match=r"original\.dcm already exists.*overwrite=True"
+    ) as info:
         dicom.save_deidentified(clean, original_path)
     assert isinstance(info.value, FileExistsError) and isinstance(info.value, dicom.DicomError)
     with pytest.raises(dicom.OutputExists, match="not de-identified.*never replaced"):
@@ -500,11 +555,15 @@ def test_the_copy_carries_no_path_and_never_replaces_the_original(tmp_path):
 
 def test_save_deidentified_refuses_bad_input(tmp_path):
     original = sample("CT_small.dcm")
-    with pytest.raises(dicom.NotDeidentified, match="not marked PatientIdentityRemoved=YES.*deidentify"):
+    with pytest.raises(
+        dicom.NotDeidentified, match="not marked PatientIdentityRemoved=YES.*deidentify"
+    ):
         dicom.save_deidentified(original, tmp_path / "a.dcm")
     edited = dicom.deidentify(original, SALT)
     edited.OperatorsName = "Doe^Jane"
-    with pytest.raises(dicom.NotDeidentified, match="find_phi still finds 1 problem.*OperatorsName"):
+    with pytest.raises(
+        dicom.NotDeidentified, match="find_phi still finds 1 problem.*OperatorsName"
+    ):
         dicom.save_deidentified(edited, tmp_path / "a.dcm")
     clean = dicom.deidentify(original, SALT)
     with pytest.raises(dicom.DicomWriteError, match="is a folder"):
@@ -527,9 +586,16 @@ def test_seed_preprocess_fails_on_real_images():
         dicom.seed_preprocess(single)
 
 
-@pytest.mark.parametrize(("name", "channels"), [("CT_small.dcm", 3), ("US1_UNCR.dcm", 3),
-                                                ("RG1_UNCR.dcm", 3), ("US1_UNCR.dcm", 1),
-                                                ("MR_small.dcm", 1)])
+@pytest.mark.parametrize(
+    ("name", "channels"),
+    [
+        ("CT_small.dcm", 3),
+        ("US1_UNCR.dcm", 3),
+        ("RG1_UNCR.dcm", 3),
+        ("US1_UNCR.dcm", 1),
+        ("MR_small.dcm", 1),
+    ],
+)
 def test_preprocess_gives_what_the_model_expects(name, channels):
     image = dicom.load_pixels(data.dicom_sample(name))
     out = dicom.preprocess(image, 224, channels)

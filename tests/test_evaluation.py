@@ -27,10 +27,12 @@ def test_binary_metrics_on_a_hand_counted_example():
 
 @pytest.mark.parametrize(
     ("y", "s", "message"),
-    [([0, 1], [0.1], "y_true has 2 values but y_score has 1"),
-     ([0, 2], [0.1, 0.2], "0/1 labels"),
-     ([0, 1], [0.1, np.nan], "NaN"),
-     ([], [], "no samples")],
+    [
+        ([0, 1], [0.1], "y_true has 2 values but y_score has 1"),
+        ([0, 2], [0.1, 0.2], "0/1 labels"),
+        ([0, 1], [0.1, np.nan], "NaN"),
+        ([], [], "no samples"),
+    ],
 )
 def test_bad_inputs_are_named(y, s, message):
     with pytest.raises(ValueError, match=message):
@@ -51,8 +53,9 @@ def test_bootstrap_interval_contains_the_estimate_and_shrinks_with_n():
     assert (large[2] - large[1]) < (small[2] - small[1]) / 3
     # the same seed gives the same interval
     y, s = sample(200)
-    assert ev.bootstrap_ci(roc_auc_score, y, s, n_boot=50, seed=3) == \
-        ev.bootstrap_ci(roc_auc_score, y, s, n_boot=50, seed=3)
+    assert ev.bootstrap_ci(roc_auc_score, y, s, n_boot=50, seed=3) == ev.bootstrap_ci(
+        roc_auc_score, y, s, n_boot=50, seed=3
+    )
 
 
 @pytest.mark.filterwarnings("error")  # the undefined resamples must not leak warnings
@@ -68,11 +71,20 @@ def test_clinical_report_rows_and_columns():
     y = rng.integers(0, 2, 300)
     s = np.clip(y * 0.4 + rng.uniform(0, 0.6, 300), 0, 1)
     report = ev.clinical_report(y, s, threshold=0.5, n_boot=100, seed=0)
-    assert list(report.index) == ["roc_auc", "pr_auc", "sensitivity", "specificity", "ppv", "npv",
-                                  "accuracy"]
+    assert list(report.index) == [
+        "roc_auc",
+        "pr_auc",
+        "sensitivity",
+        "specificity",
+        "ppv",
+        "npv",
+        "accuracy",
+    ]
     assert list(report.columns) == ["value", "ci_low", "ci_high"]
     assert report.loc["roc_auc", "value"] == pytest.approx(roc_auc_score(y, s))
-    assert (report["ci_low"] <= report["value"]).all() and (report["value"] <= report["ci_high"]).all()
+    assert (report["ci_low"] <= report["value"]).all() and (
+        report["value"] <= report["ci_high"]
+    ).all()
 
 
 def test_clinical_report_subset_of_metrics_matches_the_full_report():
@@ -80,7 +92,9 @@ def test_clinical_report_subset_of_metrics_matches_the_full_report():
     y = rng.integers(0, 2, 300)
     s = np.clip(y * 0.4 + rng.uniform(0, 0.6, 300), 0, 1)
     full = ev.clinical_report(y, s, threshold=0.5, n_boot=100, seed=0)
-    subset = ev.clinical_report(y, s, threshold=0.5, n_boot=100, seed=0, metrics=("specificity", "roc_auc"))
+    subset = ev.clinical_report(
+        y, s, threshold=0.5, n_boot=100, seed=0, metrics=("specificity", "roc_auc")
+    )
     assert list(subset.index) == ["specificity", "roc_auc"]
     pd.testing.assert_frame_equal(subset, full.loc[["specificity", "roc_auc"]])
     with pytest.raises(ValueError, match=r"unknown or no metrics \['f2'\]; choose from roc_auc"):
@@ -90,7 +104,9 @@ def test_clinical_report_subset_of_metrics_matches_the_full_report():
 
 
 def test_bootstrap_ci_of_a_metric_undefined_on_the_data_is_nan():
-    value, low, high = ev.bootstrap_ci(roc_auc_score, np.ones(10, dtype=int), np.linspace(0, 1, 10), n_boot=20)
+    value, low, high = ev.bootstrap_ci(
+        roc_auc_score, np.ones(10, dtype=int), np.linspace(0, 1, 10), n_boot=20
+    )
     assert np.isnan(value) and np.isnan(low) and np.isnan(high)
 
 
@@ -223,6 +239,7 @@ def test_proportion_interval_refuses_impossible_counts(k, n):
 
 def _delong_by_hand(y, a, b):
     """DeLong's variance from the O(m n) definition of the placement values."""
+
     def placements(s):
         pos, neg = s[y == 1], s[y == 0]
         psi = (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])

@@ -118,7 +118,9 @@ def test_proportion_interval_contains_the_estimate_or_refuses(k, n, method):
 
 @SETTINGS
 @given(st.integers(2, 5), st.integers(2, 5), st.integers(4, 20), st.data())
-def test_medmnist_multiclass_refuses_labels_without_a_score_column_or_an_absent_class(n_classes, n_labels, n, more):
+def test_medmnist_multiclass_refuses_labels_without_a_score_column_or_an_absent_class(
+    n_classes, n_labels, n, more
+):
     labels = np.array(more.draw(st.lists(st.integers(0, n_labels - 1), min_size=n, max_size=n)))
     scores = np.full((n, n_classes), 1 / n_classes)
     if labels.max() >= n_classes or np.unique(labels).size < n_classes:

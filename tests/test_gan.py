@@ -50,11 +50,14 @@ def test_conditional_models_take_a_label_and_it_changes_the_output():
     assert logits.shape == (4, 1) and np.isfinite(logits).all()
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"n_classes": 1}, "n_classes must be 0"),
-    ({"image_size": 30}, "multiple of 4"),
-    ({"latent_dim": 0}, "latent_dim must be >= 1"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"n_classes": 1}, "n_classes must be 0"),
+        ({"image_size": 30}, "multiple of 4"),
+        ({"latent_dim": 0}, "latent_dim must be >= 1"),
+    ],
+)
 def test_generator_rejects_bad_settings(kwargs, match):
     with pytest.raises(ValueError, match=match):
         gan.build_generator(**kwargs)
@@ -85,26 +88,42 @@ def test_scaling_round_trip_and_range_check():
 def test_training_steps_change_both_networks_and_give_finite_losses(pneumonia_train):
     config.set_seed(0)
     images, labels = pneumonia_train
-    model = gan.GAN(gan.build_generator(16, n_classes=2, base_filters=16),
-                    gan.build_discriminator(n_classes=2, base_filters=16), label_smoothing=0.1)
+    model = gan.GAN(
+        gan.build_generator(16, n_classes=2, base_filters=16),
+        gan.build_discriminator(n_classes=2, base_filters=16),
+        label_smoothing=0.1,
+    )
     g_before = [w.copy() for w in model.generator.get_weights()]
     d_before = [w.copy() for w in model.discriminator.get_weights()]
     calls = []
-    history = model.train(gan.to_tanh_range(images), labels, steps=3, batch_size=32,
-                          callback=lambda step, m: calls.append(step), callback_every=2)
+    history = model.train(
+        gan.to_tanh_range(images),
+        labels,
+        steps=3,
+        batch_size=32,
+        callback=lambda step, m: calls.append(step),
+        callback_every=2,
+    )
     assert set(history) == {"d_loss", "g_loss", "d_real", "d_fake"}
     assert all(len(v) == 3 and np.isfinite(v).all() for v in history.values())
     assert all(0 <= p <= 1 for p in history["d_real"] + history["d_fake"])
     assert calls == [2]
-    g_changed = max(np.abs(a - b).max() for a, b in zip(g_before, model.generator.get_weights(), strict=True))
-    d_changed = max(np.abs(a - b).max() for a, b in zip(d_before, model.discriminator.get_weights(), strict=True))
+    g_changed = max(
+        np.abs(a - b).max() for a, b in zip(g_before, model.generator.get_weights(), strict=True)
+    )
+    d_changed = max(
+        np.abs(a - b).max()
+        for a, b in zip(d_before, model.discriminator.get_weights(), strict=True)
+    )
     assert g_changed > 0 and d_changed > 0
 
 
 def test_train_rejects_unscaled_images_and_missing_labels(pneumonia_train):
     images, labels = pneumonia_train
-    model = gan.GAN(gan.build_generator(8, n_classes=2, base_filters=8),
-                    gan.build_discriminator(n_classes=2, base_filters=8))
+    model = gan.GAN(
+        gan.build_generator(8, n_classes=2, base_filters=8),
+        gan.build_discriminator(n_classes=2, base_filters=8),
+    )
     with pytest.raises(ValueError, match=r"scaled to \[-1, 1\]"):
         model.train(images * 255, labels, steps=1)
     with pytest.raises(ValueError, match="needs the class labels"):
@@ -128,7 +147,9 @@ def test_frechet_distance_is_zero_for_a_set_with_itself_and_grows_with_a_shift()
     assert 0 < small < gan.frechet_distance(feats, feats + 1.0)
     # Gaussians with the same mean: FD = sum (sigma_a - sigma_b)^2 = 8 * (1 - 2)^2
     wide = rng.standard_normal((20000, 8)) * 2
-    assert gan.frechet_distance(rng.standard_normal((20000, 8)), wide) == pytest.approx(8.0, rel=0.1)
+    assert gan.frechet_distance(rng.standard_normal((20000, 8)), wide) == pytest.approx(
+        8.0, rel=0.1
+    )
 
 
 def test_frechet_distance_matches_scipy_sqrtm_and_survives_singular_covariances():
@@ -137,8 +158,12 @@ def test_frechet_distance_matches_scipy_sqrtm_and_survives_singular_covariances(
     rng = np.random.default_rng(1)
     a, b = rng.standard_normal((300, 5)), rng.standard_normal((300, 5)) @ rng.random((5, 5)) + 0.3
     cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    expected = (np.sum((a.mean(0) - b.mean(0)) ** 2) + np.trace(cov_a) + np.trace(cov_b)
-                - 2 * np.trace(np.real(linalg.sqrtm(cov_a @ cov_b))))
+    expected = (
+        np.sum((a.mean(0) - b.mean(0)) ** 2)
+        + np.trace(cov_a)
+        + np.trace(cov_b)
+        - 2 * np.trace(np.real(linalg.sqrtm(cov_a @ cov_b)))
+    )
     assert gan.frechet_distance(a, b) == pytest.approx(expected, rel=1e-6)
     dead = np.column_stack([a, np.zeros(300)])  # a constant ("dead") feature
     assert gan.frechet_distance(dead, dead) == pytest.approx(0.0, abs=1e-6)
@@ -197,7 +222,8 @@ def test_mean_pairwise_distance_is_exact_and_zero_for_copies():
     # subsampling keeps the estimate close to the full mean
     x = np.random.default_rng(1).standard_normal((900, 4))
     assert gan.mean_pairwise_distance(x, max_samples=300) == pytest.approx(
-        gan.mean_pairwise_distance(x, max_samples=900), rel=0.05)
+        gan.mean_pairwise_distance(x, max_samples=900), rel=0.05
+    )
     with pytest.raises(ValueError, match="at least 2 samples"):
         gan.mean_pairwise_distance(np.zeros((1, 3)))
 
@@ -210,7 +236,9 @@ def test_per_class_diversity_scores_a_collapsed_class_low_and_real_films_near_on
     normal = images[200:][labels[200:] == 0]
     sick = images[200:][labels[200:] == 1]
     rng = np.random.default_rng(0)
-    collapsed = np.clip(sick[rng.integers(0, 3, 100)] + rng.normal(0, 0.002, (100, *sick.shape[1:])), 0, 1)
+    collapsed = np.clip(
+        sick[rng.integers(0, 3, 100)] + rng.normal(0, 0.002, (100, *sick.shape[1:])), 0, 1
+    )
     generated = np.concatenate([normal, collapsed])
     generated_y = np.concatenate([np.zeros(len(normal)), np.ones(100)])
     report = gan.per_class_diversity(generated, generated_y, real, real_y)
@@ -231,7 +259,9 @@ def test_pooling_classes_hides_a_collapse_that_per_class_diversity_shows(pneumon
     # over the classes the pairs that cross classes still differ, so the pooled ratio looks
     # like real data; per class both statistics are exactly 0.
     images, labels = pneumonia_train
-    one_each = np.stack([images[np.flatnonzero(labels == 0)[0]], images[np.flatnonzero(labels == 1)[0]]])
+    one_each = np.stack(
+        [images[np.flatnonzero(labels == 0)[0]], images[np.flatnonzero(labels == 1)[0]]]
+    )
     generated_y = np.repeat([0, 1], 50)
     generated = one_each[generated_y]
     pooled = gan.mean_pairwise_distance(generated) / gan.mean_pairwise_distance(images)
@@ -256,7 +286,9 @@ def test_per_class_diversity_handles_a_missing_class_and_rejects_bad_input():
     real, real_y = rng.random((20, 5)), np.repeat([0, 1], 10)
     report = gan.per_class_diversity(rng.random((6, 5)), np.zeros(6), real, real_y)
     assert report[1]["n_generated"] == 0 and report[1]["n_real"] == 10
-    assert report[1]["generated"] == 0.0 and report[1]["ratio"] == 0.0 and report[1]["nn_ratio"] == 0.0
+    assert (
+        report[1]["generated"] == 0.0 and report[1]["ratio"] == 0.0 and report[1]["nn_ratio"] == 0.0
+    )
     assert report[1]["real"] == pytest.approx(gan.mean_pairwise_distance(real[10:]))
     assert report[0]["n_generated"] == 6 and report[0]["ratio"] > 0
     with pytest.raises(ValueError, match="one entry per sample"):
@@ -287,7 +319,9 @@ def test_high_frequency_share_sees_a_checkerboard_and_noise_but_not_smooth_films
     noisy = np.clip(images + np.random.default_rng(0).normal(0, 0.05, images.shape), 0, 1)
     assert np.median(gan.high_frequency_share(noisy)) > 1.5 * np.median(real)
     # blur (2 x 2 averages) removes it
-    blurred = np.repeat(np.repeat(images.reshape(-1, 14, 2, 14, 2).mean(axis=(2, 4)), 2, axis=1), 2, axis=2)
+    blurred = np.repeat(
+        np.repeat(images.reshape(-1, 14, 2, 14, 2).mean(axis=(2, 4)), 2, axis=1), 2, axis=2
+    )
     assert np.median(gan.high_frequency_share(blurred)) < 0.1 * np.median(real)
     with pytest.raises(ValueError, match="expected grey images"):
         gan.high_frequency_share(np.zeros((4, 28)))
@@ -305,8 +339,9 @@ def test_benchmark_smoke_run_on_real_pneumoniamnist(tmp_path):
     from benchmarks import gan_medmnist
 
     out = tmp_path / "gan_smoke.json"
-    returned = gan_medmnist.main(["--profile", "smoke", "--seeds", "0", "--steps", "30",
-                                  "--out", str(out)])
+    returned = gan_medmnist.main(
+        ["--profile", "smoke", "--seeds", "0", "--steps", "30", "--out", str(out)]
+    )
     report = json.loads(out.read_text())
     assert report == json.loads(json.dumps(returned))
     assert report["benchmark"] == "gan_medmnist" and report["profile"] == "smoke"
@@ -321,5 +356,8 @@ def test_benchmark_smoke_run_on_real_pneumoniamnist(tmp_path):
     assert memo["n_generated"] == 256 and memo["n_flagged"] == run["n_flagged"]
     assert memo["threshold"] <= memo["real_test_median"]
     verdicts = {t["metric"]: t["met"] for t in report["targets"]}
-    assert verdicts == {"tstr_over_trtr": run["tstr_over_trtr"] >= 0.9, "n_flagged": run["n_flagged"] == 0}
+    assert verdicts == {
+        "tstr_over_trtr": run["tstr_over_trtr"] >= 0.9,
+        "n_flagged": run["n_flagged"] == 0,
+    }
     assert report["provenance"]["argv"][:2] == ["--profile", "smoke"]

@@ -9,18 +9,34 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-LIGHT = ["helpers", "helpers.data", "helpers.evaluation", "helpers.trust", "helpers.plotting",
-         "helpers.claims", "helpers.dicom", "helpers.nn"]
+LIGHT = [
+    "helpers",
+    "helpers.data",
+    "helpers.evaluation",
+    "helpers.trust",
+    "helpers.plotting",
+    "helpers.claims",
+    "helpers.dicom",
+    "helpers.nn",
+]
 
 
 def _run(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300, env={"PATH": "/usr/bin:/bin", "HOME": str(Path.home())})
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(Path.home())},
+    )
 
 
 @pytest.mark.parametrize("module", LIGHT)
 def test_light_modules_do_not_import_tensorflow(module):
-    result = _run(f"import sys, {module}; print('tensorflow' in sys.modules, 'keras' in sys.modules)")
+    result = _run(
+        f"import sys, {module}; print('tensorflow' in sys.modules, 'keras' in sys.modules)"
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", "False"], f"{module} imported TensorFlow or Keras"
 

@@ -34,7 +34,9 @@ def test_seed_cnn_matches_the_article_architecture_on_28px():
     assert model.output_shape == (None, 1)
     # conv 3x3 (valid) + pool 2: 28 -> 26 -> 13 -> 11 -> 5 -> 3 -> 1, so Flatten gives 128.
     assert model.get_layer("flatten").output.shape[-1] == 128
-    expected = (9 * 1 * 32 + 32) + (9 * 32 * 64 + 64) + (9 * 64 * 128 + 128) + (128 * 512 + 512) + 513
+    expected = (
+        (9 * 1 * 32 + 32) + (9 * 32 * 64 + 64) + (9 * 64 * 128 + 128) + (128 * 512 + 512) + 513
+    )
     assert model.count_params() == expected
 
 
@@ -76,17 +78,22 @@ def test_per_image_standardization_removes_overall_brightness():
     model = models.improved_cnn((28, 28, 1), seed=0)
     inside = keras.Model(model.input, model.get_layer("standardize").output)(x).numpy()
     np.testing.assert_allclose(inside.mean(axis=(1, 2, 3)), 0, atol=1e-5)  # the model's own layer
-    np.testing.assert_allclose(model.predict(0.8 * x, verbose=0), model.predict(x, verbose=0), atol=0.01)
+    np.testing.assert_allclose(
+        model.predict(0.8 * x, verbose=0), model.predict(x, verbose=0), atol=0.01
+    )
     plain = models.improved_cnn((28, 28, 1), standardize=False)
     assert "standardize" not in [layer.name for layer in plain.layers]
 
 
-@pytest.mark.parametrize("shape, message", [
-    ((28, 28), "height, width, channels"),
-    ((28, 28, 2), "1 or 3 channels"),
-    ((28, 28, 4), "1 or 3 channels"),
-    ((4, 4, 1), "too small"),
-])
+@pytest.mark.parametrize(
+    "shape, message",
+    [
+        ((28, 28), "height, width, channels"),
+        ((28, 28, 2), "1 or 3 channels"),
+        ((28, 28, 4), "1 or 3 channels"),
+        ((4, 4, 1), "too small"),
+    ],
+)
 def test_bad_input_shapes_raise(shape, message):
     with pytest.raises(ValueError, match=message):
         models.improved_cnn(shape)
@@ -127,7 +134,9 @@ def test_seed_cnn_overfits_32_real_films(pneumonia32):
 def test_improved_cnn_overfits_32_real_films(pneumonia32):
     x, y = pneumonia32
     config.set_seed(0)
-    model = models.compile_model(models.improved_cnn(augment=False, dropout=0.0), learning_rate=3e-3)
+    model = models.compile_model(
+        models.improved_cnn(augment=False, dropout=0.0), learning_rate=3e-3
+    )
     history = model.fit(x, y, epochs=30, batch_size=8, verbose=0)
     assert history.history["accuracy"][-1] >= 0.97
     assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
@@ -145,11 +154,15 @@ def test_training_callbacks_monitor_validation_auc_and_checkpoint(tmp_path, pneu
     callbacks = models.training_callbacks(tmp_path / "best.weights.h5", patience=2)
     kinds = {type(c).__name__: c for c in callbacks}
     assert set(kinds) == {"EarlyStopping", "ReduceLROnPlateau", "ModelCheckpoint"}
-    assert kinds["EarlyStopping"].monitor == "val_auc" and kinds["EarlyStopping"].restore_best_weights
+    assert (
+        kinds["EarlyStopping"].monitor == "val_auc" and kinds["EarlyStopping"].restore_best_weights
+    )
     assert models.training_callbacks(min_epochs=3)[0].start_from_epoch == 3
     config.set_seed(0)
     model = models.compile_model(models.seed_cnn())
-    history = model.fit(x, y, validation_data=(x, y), epochs=3, batch_size=16, callbacks=callbacks, verbose=0)
+    history = model.fit(
+        x, y, validation_data=(x, y), epochs=3, batch_size=16, callbacks=callbacks, verbose=0
+    )
     assert "val_auc" in history.history
     assert (tmp_path / "best.weights.h5").is_file()
     assert len(models.training_callbacks(lr_patience=None)) == 1
@@ -161,8 +174,18 @@ def test_fit_classifier_learns_real_films_and_restores_the_best_epoch(pneumonia3
     x, y = pneumonia32
     config.set_seed(0)
     model = models.improved_cnn(augment=False, dropout=0.0, seed=0)
-    history = models.fit_classifier(model, x, y, x, y, epochs=12, batch_size=8, learning_rate=3e-3,
-                                    patience=20, lr_patience=None)
+    history = models.fit_classifier(
+        model,
+        x,
+        y,
+        x,
+        y,
+        epochs=12,
+        batch_size=8,
+        learning_rate=3e-3,
+        patience=20,
+        lr_patience=None,
+    )
     aucs = history["val_auc"]
     assert len(aucs) == 12 and max(aucs) >= 0.95
     assert history["epochs_run"] == 12 and history["best_epoch"] == int(np.argmax(aucs)) + 1
@@ -188,7 +211,9 @@ def test_logits_match_probabilities_and_features_have_the_head_width():
     x = _tiny_images(n=5)
     logits = models.predict_logits(model, x)
     assert logits.shape == (5,)
-    np.testing.assert_allclose(1 / (1 + np.exp(-logits)), model.predict(x, verbose=0)[:, 0], rtol=1e-4)
+    np.testing.assert_allclose(
+        1 / (1 + np.exp(-logits)), model.predict(x, verbose=0)[:, 0], rtol=1e-4
+    )
     assert models.penultimate_features(model, x).shape == (5, 128)
     assert models.penultimate_features(models.seed_cnn(), x).shape == (5, 512)
 
@@ -258,8 +283,9 @@ def test_benchmark_smoke_writes_a_sane_report(tmp_path):
     from benchmarks import cnn_medmnist
 
     out = tmp_path / "report.json"
-    cnn_medmnist.main(["--dataset", "pneumoniamnist", "--profile", "smoke", "--seeds", "0",
-                       "--out", str(out)])
+    cnn_medmnist.main(
+        ["--dataset", "pneumoniamnist", "--profile", "smoke", "--seeds", "0", "--out", str(out)]
+    )
     report = json.loads(out.read_text())
     settings = report["settings"]
     assert report["profile"] == "smoke" and settings["n_train"] == 256 and settings["n_test"] == 624
@@ -271,16 +297,35 @@ def test_benchmark_smoke_writes_a_sane_report(tmp_path):
     assert 0 <= run["threshold"] <= 1 and run["train_seconds"] > 0
     assert run["val_metrics_at_threshold"]["sensitivity"] >= 0.95  # chosen on validation
     test_metrics = run["test_metrics_at_threshold"]
-    assert set(test_metrics) == {"roc_auc", "pr_auc", "sensitivity", "specificity", "ppv", "npv", "accuracy"}
+    assert set(test_metrics) == {
+        "roc_auc",
+        "pr_auc",
+        "sensitivity",
+        "specificity",
+        "ppv",
+        "npv",
+        "accuracy",
+    }
     for row in test_metrics.values():
         assert row["ci_low"] <= row["value"] <= row["ci_high"]
     assert report["headline"]["test_auc"] == pytest.approx(run["test_auc"])
     assert report["spread"]["test_auc"]["sd"] is None  # one seed: no spread to claim
     assert report["reference"]["rows"]["ResNet-50 (224)"] == {"test_auc": 0.962, "test_acc": 0.884}
-    assert [t["met"] for t in report["targets"]] == [run["test_auc"] >= 0.97, run["test_acc"] >= 0.90]
+    assert [t["met"] for t in report["targets"]] == [
+        run["test_auc"] >= 0.97,
+        run["test_acc"] >= 0.90,
+    ]
     prov = report["provenance"]
-    assert prov["argv"] == ["--dataset", "pneumoniamnist", "--profile", "smoke", "--seeds", "0",
-                            "--out", str(out)]
+    assert prov["argv"] == [
+        "--dataset",
+        "pneumoniamnist",
+        "--profile",
+        "smoke",
+        "--seeds",
+        "0",
+        "--out",
+        str(out),
+    ]
     assert prov["peak_memory_mb"]["host_rss_mb"] > 0 and "tensorflow" in prov["versions"]
     assert set(report["model_card"]) == {"intended_use", "data", "not_for", "failure_modes"}
 
@@ -304,7 +349,6 @@ def test_benchmark_help_documents_the_options(capsys):
     text = capsys.readouterr().out
     for option in ("--dataset", "--size", "--profile", "--seeds", "--out"):
         assert option in text
-
 
 
 def test_augmentation_is_an_argument_any_layer_or_none():

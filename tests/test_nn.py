@@ -44,13 +44,19 @@ def test_unknown_activation_is_named():
 
 def test_forward_matches_a_hand_computation():
     model = nn.MLP([2, 2, 1], activation="relu")
-    model.params = [np.array([[1.0, -1.0], [2.0, 0.5]]), np.array([0.0, 1.0]),
-                    np.array([[3.0], [-2.0]]), np.array([0.5])]
+    model.params = [
+        np.array([[1.0, -1.0], [2.0, 0.5]]),
+        np.array([0.0, 1.0]),
+        np.array([[3.0], [-2.0]]),
+        np.array([0.5]),
+    ]
     # x = (1, 1): z1 = (3, 0.5), a1 = (3, 0.5), out = 9 - 1 + 0.5 = 8.5
     # x = (1, -1): z1 = (-1, -0.5), a1 = (0, 0), out = 0.5
     out = model.forward(np.array([[1.0, 1.0], [1.0, -1.0]]))
     np.testing.assert_allclose(out, [[8.5], [0.5]])
-    assert model.loss(np.array([[1.0, 1.0], [1.0, -1.0]]), [8.0, 1.5]) == pytest.approx((0.25 + 1) / 2)
+    assert model.loss(np.array([[1.0, 1.0], [1.0, -1.0]]), [8.0, 1.5]) == pytest.approx(
+        (0.25 + 1) / 2
+    )
 
 
 @pytest.mark.parametrize("activation", ["sigmoid", "tanh", "silu", "gelu", "relu"])
@@ -110,11 +116,13 @@ def test_bce_predict_returns_probabilities(batch):
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"sizes": [5]}, "at least two positive layer widths"),
-     ({"sizes": [5, 0, 1]}, "at least two positive layer widths"),
-     ({"sizes": [5, 1], "loss": "hinge"}, "unknown loss 'hinge'"),
-     ({"sizes": [5, 1], "init": "zeros"}, "unknown init 'zeros'"),
-     ({"sizes": [5, 1], "l2": -1.0}, "l2 must be >= 0")],
+    [
+        ({"sizes": [5]}, "at least two positive layer widths"),
+        ({"sizes": [5, 0, 1]}, "at least two positive layer widths"),
+        ({"sizes": [5, 1], "loss": "hinge"}, "unknown loss 'hinge'"),
+        ({"sizes": [5, 1], "init": "zeros"}, "unknown init 'zeros'"),
+        ({"sizes": [5, 1], "l2": -1.0}, "l2 must be >= 0"),
+    ],
 )
 def test_bad_construction_is_named(kwargs, message):
     with pytest.raises(ValueError, match=message):

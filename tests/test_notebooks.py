@@ -91,8 +91,20 @@ def test_every_notebook_is_in_the_book():
 
 
 def test_ruff_is_clean():
-    result = subprocess.run([sys.executable, "-m", "ruff", "check", str(ROOT)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", str(ROOT)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_python_code_is_ruff_formatted():
+    """helpers, benchmarks, tests and the book's extensions follow `ruff format`."""
+    folders = [str(ROOT / name) for name in ("helpers", "benchmarks", "tests", "book/_ext")]
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--check", *folders],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -103,14 +115,19 @@ def test_papermill_injects_parameters(tmp_path, monkeypatch):
     monkeypatch.delenv("DL4H_PROFILE", raising=False)  # the injected PROFILE must decide
     output = tmp_path / "out.ipynb"
     pm.execute_notebook(
-        str(ROOT / "notebooks" / "00_start_here.ipynb"), str(output),
+        str(ROOT / "notebooks" / "00_start_here.ipynb"),
+        str(output),
         parameters={"PROFILE": "smoke", "N_SHOW": 4, "SEED": 7},
-        cwd=str(ROOT / "notebooks"), kernel_name="python3", progress_bar=False,
+        cwd=str(ROOT / "notebooks"),
+        kernel_name="python3",
+        progress_bar=False,
     )
     nb = _load(output)
     assert any("injected-parameters" in c["metadata"].get("tags", []) for c in nb["cells"])
     printed = "".join(
-        "".join(o.get("text", "")) for c in _code_cells(nb) for o in c["outputs"]
+        "".join(o.get("text", ""))
+        for c in _code_cells(nb)
+        for o in c["outputs"]
         if o["output_type"] == "stream"
     )
     assert "Settings(profile='smoke'" in printed and "seed=7" in printed

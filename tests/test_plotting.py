@@ -16,11 +16,18 @@ from helpers import plotting  # noqa: E402
 def test_image_grid_titles_each_image_with_its_class_name():
     images = np.random.default_rng(0).integers(0, 255, (5, 8, 8), dtype=np.uint8)
     labels = np.array([[0], [1], [1], [0], [1]])
-    fig = plotting.image_grid(images, labels, {"0": "normal", "1": "pneumonia"}, ncols=3,
-                              title="grid")
+    fig = plotting.image_grid(
+        images, labels, {"0": "normal", "1": "pneumonia"}, ncols=3, title="grid"
+    )
     shown = [ax for ax in fig.axes if ax.images]
     assert len(fig.axes) == 6 and len(shown) == 5
-    assert [ax.get_title() for ax in shown] == ["normal", "pneumonia", "pneumonia", "normal", "pneumonia"]
+    assert [ax.get_title() for ax in shown] == [
+        "normal",
+        "pneumonia",
+        "pneumonia",
+        "normal",
+        "pneumonia",
+    ]
     assert fig._suptitle.get_text() == "grid"
     plt.close(fig)
 
@@ -66,8 +73,9 @@ def test_roc_pr_curves_label_each_model_with_its_area():
 def test_reliability_and_confusion_plots():
     import pandas as pd
 
-    table = pd.DataFrame({"confidence": [0.1, 0.5, 0.9], "frequency": [0.2, 0.5, 0.7],
-                          "count": [5, 5, 5]})
+    table = pd.DataFrame(
+        {"confidence": [0.1, 0.5, 0.9], "frequency": [0.2, 0.5, 0.7], "count": [5, 5, 5]}
+    )
     fig = plotting.reliability_diagram({"model": table})
     assert len(fig.axes[0].lines) == 2
     plt.close(fig)

@@ -61,7 +61,9 @@ def test_a_target_is_met_only_when_the_mean_meets_it():
         for goal in _load(path)["targets"]:
             mean = _load(path)["headline"][goal["metric"]]
             assert goal["mean"] == pytest.approx(mean)
-            assert goal["met"] == (mean >= goal["value"] if goal["op"] == ">=" else mean <= goal["value"])
+            assert goal["met"] == (
+                mean >= goal["value"] if goal["op"] == ">=" else mean <= goal["value"]
+            )
 
 
 def test_cnn_report_gets_the_published_medmnist_table_and_our_mean_last():
@@ -71,25 +73,49 @@ def test_cnn_report_gets_the_published_medmnist_table_and_our_mean_last():
     published = report["reference"]["rows"]
     assert [row[0] for row in rows[:-1]] == list(published)
     first = rows[0][0]
-    assert rows[0][1:] == [f"{published[first]['test_auc']:.3f}", f"{published[first]['test_acc']:.3f}"]
+    assert rows[0][1:] == [
+        f"{published[first]['test_auc']:.3f}",
+        f"{published[first]['test_acc']:.3f}",
+    ]
     assert rows[-1][0] == "this course (cpu profile, mean of 3 seeds)"
     assert rows[-1][1] == f"{report['headline']['test_auc']:.3f}"
 
 
 def _tiny_report(**changes) -> dict:
     report = {
-        "benchmark": "toy", "dataset": "toy data", "profile": "smoke", "seeds": [0, 1],
-        "settings": {}, "metrics": {"auc": {"label": "test AUC", "unit": ""},
-                                    "seconds": {"label": "time", "unit": "s"}},
+        "benchmark": "toy",
+        "dataset": "toy data",
+        "profile": "smoke",
+        "seeds": [0, 1],
+        "settings": {},
+        "metrics": {
+            "auc": {"label": "test AUC", "unit": ""},
+            "seconds": {"label": "time", "unit": "s"},
+        },
         "headline": {"auc": 0.8, "seconds": 3.0},
         "spread": {"auc": rp.spread([0.7, 0.9]), "seconds": rp.spread([2.0, 4.0])},
-        "per_seed": [{"seed": 0, "auc": 0.7, "seconds": 2.0}, {"seed": 1, "auc": 0.9, "seconds": 4.0}],
+        "per_seed": [
+            {"seed": 0, "auc": 0.7, "seconds": 2.0},
+            {"seed": 1, "auc": 0.9, "seconds": 4.0},
+        ],
         "baselines": {"logistic": {"auc": 0.75}},
-        "reference": {"citation": "Someone 2020", "protocol": "same split", "rows": {"paper": {"auc": 0.85}}},
+        "reference": {
+            "citation": "Someone 2020",
+            "protocol": "same split",
+            "rows": {"paper": {"auc": 0.85}},
+        },
         "targets": [{"metric": "auc", "op": ">=", "value": 0.85, "mean": 0.8, "met": False}],
-        "provenance": {"seconds": 6.0, "command": "benchmarks/toy.py --seeds 0 1", "argv": ["--seeds", "0", "1"]},
-        "model_card": {"intended_use": "teaching", "data": "toy", "not_for": "patients",
-                       "failure_modes": ["fails on Mondays"]},
+        "provenance": {
+            "seconds": 6.0,
+            "command": "benchmarks/toy.py --seeds 0 1",
+            "argv": ["--seeds", "0", "1"],
+        },
+        "model_card": {
+            "intended_use": "teaching",
+            "data": "toy",
+            "not_for": "patients",
+            "failure_modes": ["fails on Mondays"],
+        },
         "details": {},
     }
     report.update(changes)
@@ -102,7 +128,10 @@ def test_an_unknown_benchmark_renders_without_special_cases(tmp_path):
     header, rows = br.headline_rows(report)
     assert rows[0][:3] == ["test AUC", "0.800 ± 0.141", "0.700 – 0.900"]
     assert rows[1][0] == "time (seconds)" and rows[1][1] == "3 ± 1"
-    assert br.baseline_rows(report)[1] == [["logistic", "0.750"], ["toy (this benchmark, mean)", "0.800"]]
+    assert br.baseline_rows(report)[1] == [
+        ["logistic", "0.750"],
+        ["toy (this benchmark, mean)", "0.800"],
+    ]
     assert br.target_rows(report)[1] == [["test AUC", ">= 0.850", "0.800", "not met"]]
     card = br.model_card(report).astext()
     assert "Must not be used for" in card and "fails on Mondays" in card
@@ -112,8 +141,11 @@ def test_an_unknown_benchmark_renders_without_special_cases(tmp_path):
 
 
 def test_one_run_has_no_sd_and_a_report_without_scores_has_no_figure(tmp_path):
-    report = _tiny_report(seeds=[0], per_seed=[{"seed": 0, "auc": 0.7, "seconds": 2.0}],
-                          spread={"auc": rp.spread([0.7]), "seconds": rp.spread([2.0])})
+    report = _tiny_report(
+        seeds=[0],
+        per_seed=[{"seed": 0, "auc": 0.7, "seconds": 2.0}],
+        spread={"auc": rp.spread([0.7]), "seconds": rp.spread([2.0])},
+    )
     assert br.headline_rows(report)[1][0][1] == "0.800 (one run)"
     only_time = _tiny_report(metrics={"seconds": {"label": "time", "unit": "s"}})
     assert br.figure(only_time, tmp_path / "none.png") is None

@@ -27,11 +27,13 @@ def test_one_hot_of_the_four_bases_is_the_identity():
 
 @pytest.mark.parametrize(
     ("code", "expected"),
-    [("N", [0.25, 0.25, 0.25, 0.25]),
-     ("R", [0.5, 0, 0.5, 0]),
-     ("S", [0, 0.5, 0.5, 0]),
-     ("D", [1 / 3, 0, 1 / 3, 1 / 3]),
-     ("Y", [0, 0.5, 0, 0.5])],
+    [
+        ("N", [0.25, 0.25, 0.25, 0.25]),
+        ("R", [0.5, 0, 0.5, 0]),
+        ("S", [0, 0.5, 0.5, 0]),
+        ("D", [1 / 3, 0, 1 / 3, 1 / 3]),
+        ("Y", [0, 0.5, 0, 0.5]),
+    ],
 )
 def test_ambiguity_codes_are_the_average_of_their_bases(code, expected):
     x = sq.one_hot_dna(f"A{code}T")
@@ -47,11 +49,13 @@ def test_every_iupac_code_is_a_probability_vector():
 
 @pytest.mark.parametrize(
     ("sequences", "message"),
-    [("ACXT", "illegal character 'X' at position 2 of sequence 0"),
-     (["ACGT", "AC-T"], "illegal character '-' at position 2 of sequence 1"),
-     (["ACGT", "ACG"], "sequence 1 has length 3, expected 4"),
-     ([], "empty input"),
-     ("", "sequence 0 is empty")],
+    [
+        ("ACXT", "illegal character 'X' at position 2 of sequence 0"),
+        (["ACGT", "AC-T"], "illegal character '-' at position 2 of sequence 1"),
+        (["ACGT", "ACG"], "sequence 1 has length 3, expected 4"),
+        ([], "empty input"),
+        ("", "sequence 0 is empty"),
+    ],
 )
 def test_bad_sequences_are_named(sequences, message):
     with pytest.raises(ValueError, match=message):
@@ -98,7 +102,11 @@ def test_ambiguous_kmers_spread_their_weight():
     bag = sq.kmer_features(sq.one_hot_dna("AN"), k=2)[0]
     names = sq.kmer_names(2)
     assert {names[j]: float(v) for j, v in enumerate(bag) if v} == {
-        "AA": 0.25, "AC": 0.25, "AG": 0.25, "AT": 0.25}
+        "AA": 0.25,
+        "AC": 0.25,
+        "AG": 0.25,
+        "AT": 0.25,
+    }
     assert bag.sum() == pytest.approx(1.0)
 
 
@@ -112,9 +120,14 @@ def test_positional_kmers_keep_the_position():
     np.testing.assert_array_equal(sq.kmer_features(x, k=1, positional=True), x.reshape(2, -1))
 
 
-@pytest.mark.parametrize(("shape", "k", "message"),
-                         [((2, 5), 2, "shape \\(n, L, 4\\)"), ((1, 5, 4), 6, "between 1 and"),
-                          ((1, 5, 4), 0, "between 1 and")])
+@pytest.mark.parametrize(
+    ("shape", "k", "message"),
+    [
+        ((2, 5), 2, "shape \\(n, L, 4\\)"),
+        ((1, 5, 4), 6, "between 1 and"),
+        ((1, 5, 4), 0, "between 1 and"),
+    ],
+)
 def test_kmer_bad_input(shape, k, message):
     with pytest.raises(ValueError, match=message):
         sq.kmer_features(np.zeros(shape), k=k)
@@ -154,7 +167,9 @@ def test_rnn_classifier_shapes(cell):
     bi = two.get_layer(f"bi_{cell}")
     import keras
 
-    assert isinstance(bi, keras.layers.Bidirectional) and bi.output.shape[-1] == 2 * 4  # both directions
+    assert (
+        isinstance(bi, keras.layers.Bidirectional) and bi.output.shape[-1] == 2 * 4
+    )  # both directions
 
 
 def test_hybrid_and_autoencoder_shapes():
@@ -226,12 +241,15 @@ def test_sequence_models_train_with_the_shared_loop_and_have_logits():
     x = sq.one_hot_dna(["ACGT", "TGCA", "AAGT", "TTCA"] * 4)
     y = np.array([0, 1, 0, 1] * 4)
     model = sq.rnn_classifier((4, 4), 2, cell="gru", units=4)
-    history = models.train(model, x[:12], y[:12], x[12:], y[12:], epochs=3, patience=2,
-                           **sq.RNN_SCHEDULE)
+    history = models.train(
+        model, x[:12], y[:12], x[12:], y[12:], epochs=3, patience=2, **sq.RNN_SCHEDULE
+    )
     assert len(history["loss"]) == 3 and 1 <= history["best_epoch"] <= 3
     # the named logits layer: probability = sigmoid(logit), so temperature scaling applies
     logits = models.predict_logits(model, x)
-    np.testing.assert_allclose(1 / (1 + np.exp(-logits)), model.predict(x, verbose=0)[:, 0], atol=1e-5)
+    np.testing.assert_allclose(
+        1 / (1 + np.exp(-logits)), model.predict(x, verbose=0)[:, 0], atol=1e-5
+    )
     three = sq.rnn_classifier((4, 4), 3, cell="lstm", units=4)
     z = models.predict_logits(three, x)
     soft = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
@@ -242,7 +260,9 @@ def test_sequence_models_train_with_the_shared_loop_and_have_logits():
 
 # --------------------------------------------------------------------------- benchmark
 def _benchmark_module():
-    spec = importlib.util.spec_from_file_location("rnn_sequences", ROOT / "benchmarks" / "rnn_sequences.py")
+    spec = importlib.util.spec_from_file_location(
+        "rnn_sequences", ROOT / "benchmarks" / "rnn_sequences.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -252,7 +272,9 @@ def _benchmark_module():
 def test_benchmark_smoke_writes_a_json_report(task, dataset, tmp_path):
     require(dataset)
     out = tmp_path / f"{task}.json"
-    _benchmark_module().main(["--task", task, "--profile", "smoke", "--seeds", "0", "--out", str(out)])
+    _benchmark_module().main(
+        ["--task", task, "--profile", "smoke", "--seeds", "0", "--out", str(out)]
+    )
     report = json.loads(out.read_text())
     assert report["benchmark"] == f"rnn_{task}" and report["profile"] == "smoke"
     assert report["seeds"] == [0] and report["per_seed"][0]["seed"] == 0

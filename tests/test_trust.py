@@ -75,12 +75,15 @@ def test_corrupt_accepts_uint8_and_returns_uint8():
     np.testing.assert_array_equal(trust.corrupt(x, "gaussian_blur", 0), x)
 
 
-@pytest.mark.parametrize(("kind", "severity", "match"), [
-    ("snow", 1, "unknown corruption 'snow'"),
-    ("contrast", 6, "severity must be an integer from 0"),
-    ("contrast", -1, "severity must be an integer from 0"),
-    ("contrast", 1.5, "severity must be an integer from 0"),
-])
+@pytest.mark.parametrize(
+    ("kind", "severity", "match"),
+    [
+        ("snow", 1, "unknown corruption 'snow'"),
+        ("contrast", 6, "severity must be an integer from 0"),
+        ("contrast", -1, "severity must be an integer from 0"),
+        ("contrast", 1.5, "severity must be an integer from 0"),
+    ],
+)
 def test_corrupt_rejects_bad_kind_and_severity(kind, severity, match):
     with pytest.raises(ValueError, match=match):
         trust.corrupt(_images(), kind, severity)
@@ -101,8 +104,15 @@ def test_selective_prediction_keeps_the_most_certain_cases():
     p = np.array([0.9, 0.1, 0.2, 0.8, 0.7, 0.3])  # cases 2 and 3 are wrong at 0.5
     u = np.array([0.1, 0.2, 0.9, 0.8, 0.3, 0.4])  # ... and the least certain
     table = trust.selective_prediction(y, p, u, [1.0, 2 / 3, 0.5])
-    assert list(table.columns) == ["coverage", "referred", "n_kept", "accuracy", "sensitivity",
-                                   "specificity", "auc"]
+    assert list(table.columns) == [
+        "coverage",
+        "referred",
+        "n_kept",
+        "accuracy",
+        "sensitivity",
+        "specificity",
+        "auc",
+    ]
     assert table["n_kept"].tolist() == [6, 4, 3]
     np.testing.assert_allclose(table["accuracy"], [4 / 6, 1.0, 1.0])
     np.testing.assert_allclose(table["referred"], [0.0, 1 / 3, 0.5])
@@ -147,8 +157,12 @@ def test_subgroup_report_auc_is_nan_in_a_group_with_one_class():
     y = np.array([0, 1, 0, 1, 1, 1])
     p = np.array([0.1, 0.9, 0.2, 0.8, 0.7, 0.4])
     g = np.array(["a", "a", "a", "a", "b", "b"])
-    value = trust.subgroup_report(y, p, g, threshold=0.5, n_boot=20, seed=0).set_index(["group", "metric"])
-    assert np.isnan(value.loc[("b", "auc"), "value"]) and np.isnan(value.loc[("b", "auc"), "ci_low"])
+    value = trust.subgroup_report(y, p, g, threshold=0.5, n_boot=20, seed=0).set_index(
+        ["group", "metric"]
+    )
+    assert np.isnan(value.loc[("b", "auc"), "value"]) and np.isnan(
+        value.loc[("b", "auc"), "ci_low"]
+    )
     assert np.isnan(value.loc[("b", "specificity"), "value"])
     assert value.loc[("b", "sensitivity"), "value"] == 0.5
 
@@ -247,3 +261,96 @@ def test_federated_average_rejects_bad_input():
 def test_tables_are_dataframes():
     table = trust.selective_prediction([0, 1], [0.2, 0.8], [0.1, 0.2], [1.0])
     assert isinstance(table, pd.DataFrame)
+
+
+# ---------------------------------------------------------------- subgroup gap
+def _two_groups(n: int = 200, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    groups = np.where(np.arange(n) < n // 2, "a", "b")
+    noise = np.where(groups == "a", 0.2, 3.0)  # group a is ranked well, group b poorly
+    return y, y + rng.normal(0, noise), groups
+
+
+def test_subgroup_gap_matches_the_group_aucs_and_finds_a_real_gap():
+    from sklearn.metrics import roc_auc_score
+
+    y, s, g = _two_groups()
+    gap = trust.subgroup_gap(y, s, g, "a", "b", n_boot=300, seed=1)
+    a, b = g == "a", g == "b"
+    assert gap["auc_a"] == pytest.approx(roc_auc_score(y[a], s[a]))
+    assert gap["auc_b"] == pytest.approx(roc_auc_score(y[b], s[b]))
+    assert gap["difference"] == pytest.approx(gap["auc_a"] - gap["auc_b"])
+    assert gap["n_a"] == gap["n_b"] == 100 and gap["draws"].size == 300
+    assert 0 < gap["ci_low"] <= gap["difference"] <= gap["ci_high"]
+    # swapping the groups flips the sign of the gap and of its interval
+    swapped = trust.subgroup_gap(y, s, g, "b", "a", n_boot=300, seed=1)
+    assert swapped["difference"] == pytest.approx(-gap["difference"])
+    assert swapped["ci_high"] < 0
+
+
+def test_subgroup_gap_interval_contains_zero_for_exchangeable_groups():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 300)
+    s = y + rng.normal(0, 1.0, 300)
+    g = rng.choice(["x", "y"], 300)
+    gap = trust.subgroup_gap(y, s, g, "x", "y", n_boot=300, seed=0)
+    assert gap["ci_low"] < 0 < gap["ci_high"]
+    narrow = trust.subgroup_gap(y, s, g, "x", "y", n_boot=300, alpha=0.5, seed=0)
+    assert narrow["ci_high"] - narrow["ci_low"] < gap["ci_high"] - gap["ci_low"]
+
+
+def test_subgroup_gap_ignores_other_groups_and_rejects_bad_input():
+    y, s, g = _two_groups(n=120)
+    g = g.astype(object)
+    g[:10] = "c"  # a third group is left out of the comparison
+    gap = trust.subgroup_gap(y, s, g, "a", "b", n_boot=20)
+    assert gap["n_a"] == 50 and gap["n_b"] == 60
+    with pytest.raises(ValueError, match="no patient belongs to group 'z'"):
+        trust.subgroup_gap(y, s, g, "a", "z")
+    with pytest.raises(ValueError, match="one class only"):
+        trust.subgroup_gap(np.r_[y[:60], np.ones(60, int)], s, np.repeat(["a", "b"], 60), "a", "b")
+    with pytest.raises(ValueError, match="same length"):
+        trust.subgroup_gap(y[:5], s, g, "a", "b")
+
+
+# ---------------------------------------------------------------- occlusion map
+def _bright_corner_score(images: np.ndarray) -> np.ndarray:
+    """A toy 'model': the mean intensity of the top-left 8x8 corner."""
+    return images[:, :8, :8, 0].mean(axis=(1, 2))
+
+
+def test_occlusion_map_finds_the_region_the_score_reads():
+    x = np.full((2, 20, 20, 1), 0.2, dtype=np.float32)
+    x[:, :8, :8] = 0.9  # bright where the toy model looks
+    maps = trust.occlusion_map(_bright_corner_score, x, patch=4, stride=2)
+    assert maps.shape == (2, 20, 20)
+    assert maps[:, :8, :8].mean() > 0.05  # hiding the corner lowers the score
+    np.testing.assert_allclose(maps[:, 12:, 12:], 0.0, atol=1e-9)  # elsewhere nothing changes
+
+
+def test_occlusion_map_rejects_bad_input():
+    x = np.zeros((1, 10, 10, 1), dtype=np.float32)
+    with pytest.raises(ValueError, match="expected images"):
+        trust.occlusion_map(_bright_corner_score, x[..., 0])
+    with pytest.raises(ValueError, match="patch"):
+        trust.occlusion_map(_bright_corner_score, x, patch=11)
+    with pytest.raises(ValueError, match="scores for 1 images"):
+        trust.occlusion_map(lambda imgs: np.zeros(3), x, patch=4)
+
+
+def test_occlusion_map_does_not_depend_on_the_batch_size():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, (3, 12, 12, 1)).astype(np.float32)
+    calls = []
+
+    def score(images):
+        calls.append(len(images))
+        return images[:, 2:7, 3:9, 0].mean(axis=(1, 2)) - images[:, 8:, 8:, 0].mean(axis=(1, 2))
+
+    small = trust.occlusion_map(score, x, patch=4, stride=3, max_batch=5)
+    n_small = len(calls)
+    calls.clear()
+    large = trust.occlusion_map(score, x, patch=4, stride=3)
+    np.testing.assert_allclose(small, large, atol=1e-12)
+    assert n_small > len(calls) == 2  # base scores, then all occluded films at once

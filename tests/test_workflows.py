@@ -20,9 +20,15 @@ WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 CHECK_JSONSCHEMA = Path(sys.executable).with_name("check-jsonschema")
 
 
-def _schema_check(path: Path, schema: str = "vendor.github-workflows") -> subprocess.CompletedProcess:
-    return subprocess.run([str(CHECK_JSONSCHEMA), "--builtin-schema", schema, str(path)],
-                          capture_output=True, text=True, timeout=120)
+def _schema_check(
+    path: Path, schema: str = "vendor.github-workflows"
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(CHECK_JSONSCHEMA), "--builtin-schema", schema, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def _make_commands(workflow: dict) -> list[str]:
@@ -63,8 +69,9 @@ def test_every_make_command_in_a_workflow_is_a_real_target(path):
     commands = _make_commands(workflow)
     assert commands, f"{path.name} runs no make command"
     for command in commands:
-        result = subprocess.run([*shlex.split(command), "-n"], cwd=ROOT, capture_output=True, text=True,
-                                timeout=60)
+        result = subprocess.run(
+            [*shlex.split(command), "-n"], cwd=ROOT, capture_output=True, text=True, timeout=60
+        )
         assert result.returncode == 0, f"{command!r}: {result.stderr}"
 
 
@@ -73,11 +80,14 @@ def test_weekly_gpu_run_uses_the_gpu_profile_and_keeps_what_the_benchmarks_write
     job = workflow["jobs"]["gpu"]
     assert "--gpus all" in job["container"]["options"]
     assert any("PROFILE=gpu" in c for c in _make_commands(workflow))
-    plan = subprocess.run(["make", "-n", "bench", "PROFILE=gpu"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60).stdout
+    plan = subprocess.run(
+        ["make", "-n", "bench", "PROFILE=gpu"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    ).stdout
     outs = re.findall(r"--out (\S+\.json)", plan)
     assert len(outs) == 4 and all(out.endswith("_gpu.json") for out in outs)
-    uploaded = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/upload-artifact"))
+    uploaded = next(
+        s for s in job["steps"] if s.get("uses", "").startswith("actions/upload-artifact")
+    )
     assert "benchmarks/reports/*_gpu.json" in uploaded["with"]["path"]
     assert "cnn_pneumoniamnist_224_gpu.json" in plan  # full resolution on a GPU
 

@@ -26,11 +26,29 @@ from typing import Any
 from docutils import nodes
 from sphinx.util.docutils import SphinxDirective
 
-REPORT_KEYS = ("benchmark", "dataset", "profile", "seeds", "settings", "metrics", "headline",
-               "spread", "per_seed", "baselines", "reference", "targets", "provenance",
-               "model_card", "details")
-CARD_FIELDS = (("intended_use", "Intended use"), ("data", "Data"),
-               ("not_for", "Must not be used for"), ("failure_modes", "Known failure modes"))
+REPORT_KEYS = (
+    "benchmark",
+    "dataset",
+    "profile",
+    "seeds",
+    "settings",
+    "metrics",
+    "headline",
+    "spread",
+    "per_seed",
+    "baselines",
+    "reference",
+    "targets",
+    "provenance",
+    "model_card",
+    "details",
+)
+CARD_FIELDS = (
+    ("intended_use", "Intended use"),
+    ("data", "Data"),
+    ("not_for", "Must not be used for"),
+    ("failure_modes", "Known failure modes"),
+)
 FIGURE_DIR = Path("_generated") / "benchmarks"
 
 
@@ -54,7 +72,9 @@ def fmt(value: Any, unit: str = "") -> str:
         return "–"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, int) or (isinstance(value, float) and unit not in ("", "feature distance")):
+    if isinstance(value, int) or (
+        isinstance(value, float) and unit not in ("", "feature distance")
+    ):
         return f"{value:,.0f}"
     if isinstance(value, float):
         return f"{value:.3f}"
@@ -75,26 +95,36 @@ def headline_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Header and rows: metric, mean ± sd, range and every seed's value."""
     check_format(report)
     runs = report["per_seed"]
-    header = ["metric", "mean ± sd", "range"] + [f"seed {run.get('seed', i)}" for i, run in enumerate(runs)]
+    header = ["metric", "mean ± sd", "range"] + [
+        f"seed {run.get('seed', i)}" for i, run in enumerate(runs)
+    ]
     rows = []
     for metric in report["metrics"]:
         u = unit(report, metric)
         stats = report["spread"][metric]
         sd = f" ± {fmt(stats['sd'], u)}" if stats.get("sd") is not None else " (one run)"
-        rows.append([label(report, metric), fmt(report["headline"][metric], u) + sd,
-                     f"{fmt(stats['min'], u)} – {fmt(stats['max'], u)}"]
-                    + [fmt(run.get(metric), u) for run in runs])
+        rows.append(
+            [
+                label(report, metric),
+                fmt(report["headline"][metric], u) + sd,
+                f"{fmt(stats['min'], u)} – {fmt(stats['max'], u)}",
+            ]
+            + [fmt(run.get(metric), u) for run in runs]
+        )
     return header, rows
 
 
-def _method_table(report: dict[str, Any], methods: dict[str, dict[str, Any]],
-                  ours: str | None) -> tuple[list[str], list[list[str]]] | None:
+def _method_table(
+    report: dict[str, Any], methods: dict[str, dict[str, Any]], ours: str | None
+) -> tuple[list[str], list[list[str]]] | None:
     metrics = [m for m in report["metrics"] if any(m in row for row in methods.values())]
     if not metrics:
         return None
     header = ["method", *[label(report, m) for m in metrics]]
-    rows = [[name, *[fmt(values.get(m), unit(report, m)) for m in metrics]]
-            for name, values in methods.items()]
+    rows = [
+        [name, *[fmt(values.get(m), unit(report, m)) for m in metrics]]
+        for name, values in methods.items()
+    ]
     if ours:
         rows.append([ours, *[fmt(report["headline"][m], unit(report, m)) for m in metrics]])
     return header, rows
@@ -102,8 +132,11 @@ def _method_table(report: dict[str, Any], methods: dict[str, dict[str, Any]],
 
 def baseline_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]] | None:
     """Simpler methods measured under the same protocol, beside this benchmark's mean."""
-    return _method_table(report, report["baselines"],
-                         f"{report['benchmark']} (this benchmark, mean)") if report["baselines"] else None
+    return (
+        _method_table(report, report["baselines"], f"{report['benchmark']} (this benchmark, mean)")
+        if report["baselines"]
+        else None
+    )
 
 
 def reference_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]] | None:
@@ -111,18 +144,27 @@ def reference_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]] 
     reference = report["reference"]
     if not reference or not reference.get("rows"):
         return None
-    return _method_table(report, reference["rows"],
-                         f"this course ({report['profile']} profile, mean of {len(report['seeds'])} "
-                         f"seed{'s' if len(report['seeds']) > 1 else ''})")
+    return _method_table(
+        report,
+        reference["rows"],
+        f"this course ({report['profile']} profile, mean of {len(report['seeds'])} "
+        f"seed{'s' if len(report['seeds']) > 1 else ''})",
+    )
 
 
 def target_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]] | None:
     """Each target, the mean it is judged on and the verdict."""
     if not report["targets"]:
         return None
-    rows = [[label(report, goal["metric"]), f"{goal['op']} {fmt(goal['value'], unit(report, goal['metric']))}",
-             fmt(goal["mean"], unit(report, goal["metric"])), "met" if goal["met"] else "not met"]
-            for goal in report["targets"]]
+    rows = [
+        [
+            label(report, goal["metric"]),
+            f"{goal['op']} {fmt(goal['value'], unit(report, goal['metric']))}",
+            fmt(goal["mean"], unit(report, goal["metric"])),
+            "met" if goal["met"] else "not met",
+        ]
+        for goal in report["targets"]
+    ]
     return ["metric", "target (on the mean)", "mean", "verdict"], rows
 
 
@@ -132,14 +174,19 @@ def provenance(report: dict[str, Any]) -> str:
     machine, versions = prov.get("machine", {}), prov.get("versions", {})
     seeds = report["seeds"]
     reproduced = prov.get("reproduced") or []
-    parts = [f"profile {report['profile']}",
-             f"seed{'s' if len(seeds) > 1 else ''} {', '.join(str(s) for s in seeds)}",
-             f"{machine.get('cpu_count', '?')} CPU cores, GPUs: {machine.get('gpus', '?')}",
-             ", ".join(f"{k} {v}" for k, v in versions.items()),
-             f"wall time {fmt(float(prov.get('seconds', 0)), 's')} s",
-             f"written {prov.get('date', '?')}",
-             (f"last reproduced {reproduced[-1].get('date', '?')} ({reproduced[-1].get('verdict', '?')})"
-              if reproduced else "not yet reproduced by a re-run")]
+    parts = [
+        f"profile {report['profile']}",
+        f"seed{'s' if len(seeds) > 1 else ''} {', '.join(str(s) for s in seeds)}",
+        f"{machine.get('cpu_count', '?')} CPU cores, GPUs: {machine.get('gpus', '?')}",
+        ", ".join(f"{k} {v}" for k, v in versions.items()),
+        f"wall time {fmt(float(prov.get('seconds', 0)), 's')} s",
+        f"written {prov.get('date', '?')}",
+        (
+            f"last reproduced {reproduced[-1].get('date', '?')} ({reproduced[-1].get('verdict', '?')})"
+            if reproduced
+            else "not yet reproduced by a re-run"
+        ),
+    ]
     return "; ".join(parts)
 
 
@@ -155,27 +202,57 @@ def figure(report: dict[str, Any], path: Path) -> Path | None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 0.75 * len(scores) + 1.6))
-    others = {**{f"{k} (baseline)": v for k, v in report["baselines"].items()},
-              **(report["reference"] or {}).get("rows", {})}
+    others = {
+        **{f"{k} (baseline)": v for k, v in report["baselines"].items()},
+        **(report["reference"] or {}).get("rows", {}),
+    }
     markers = dict(zip(others, ["s", "D", "^", "v", "P", "X", "<", ">"] * 3, strict=False))
     for row, metric in enumerate(scores):
         y = len(scores) - 1 - row
         values = [run[metric] for run in report["per_seed"]]
-        ax.scatter(values, [y] * len(values), color="C0", s=30, zorder=3,
-                   label="one seed" if row == 0 else None)
-        ax.plot([report["headline"][metric]] * 2, [y - 0.3, y + 0.3], color="C0", lw=3,
-                label="mean" if row == 0 else None)
+        ax.scatter(
+            values,
+            [y] * len(values),
+            color="C0",
+            s=30,
+            zorder=3,
+            label="one seed" if row == 0 else None,
+        )
+        ax.plot(
+            [report["headline"][metric]] * 2,
+            [y - 0.3, y + 0.3],
+            color="C0",
+            lw=3,
+            label="mean" if row == 0 else None,
+        )
         for index, (name, methods) in enumerate(others.items()):
             if metric in methods and methods[metric] is not None:
-                ax.scatter([methods[metric]], [y], marker=markers[name], color=f"C{index + 1}",
-                           s=45, zorder=2, label=name if name not in ax.get_legend_handles_labels()[1] else None)
-    ax.set_yticks(range(len(scores)), [report["metrics"][m]["label"] for m in reversed(scores)], fontsize=8)
+                ax.scatter(
+                    [methods[metric]],
+                    [y],
+                    marker=markers[name],
+                    color=f"C{index + 1}",
+                    s=45,
+                    zorder=2,
+                    label=name if name not in ax.get_legend_handles_labels()[1] else None,
+                )
+    ax.set_yticks(
+        range(len(scores)), [report["metrics"][m]["label"] for m in reversed(scores)], fontsize=8
+    )
     ax.set_xlabel("score (AUC, accuracy, ratio: see each row)")
-    ax.set_title(f"{report['benchmark']} on {report['dataset']}: every seed, the mean, baselines "
-                 "and published results", fontsize=9)
+    ax.set_title(
+        f"{report['benchmark']} on {report['dataset']}: every seed, the mean, baselines "
+        "and published results",
+        fontsize=9,
+    )
     ax.grid(axis="x", alpha=0.4)
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.25 if len(scores) > 2 else -0.45),
-              ncol=3, frameon=False)
+    ax.legend(
+        fontsize=7,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.25 if len(scores) > 2 else -0.45),
+        ncol=3,
+        frameon=False,
+    )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110, bbox_inches="tight")
@@ -186,7 +263,9 @@ def figure(report: dict[str, Any], path: Path) -> Path | None:
 def load_report(path: Path) -> dict[str, Any]:
     """Read one report, with an error naming the file if it is missing, not JSON or not in format."""
     if not path.is_file():
-        raise ReportError(f"no benchmark report {path}: run the benchmark that writes it (see benchmarks/)")
+        raise ReportError(
+            f"no benchmark report {path}: run the benchmark that writes it (see benchmarks/)"
+        )
     try:
         report = json.loads(path.read_text())
     except json.JSONDecodeError as error:
@@ -213,8 +292,12 @@ def find_reports_dir(srcdir: Path, configured: str | None = None) -> Path:
     raise ReportError(f"no benchmarks/reports folder above {srcdir}; set benchmark_reports_dir")
 
 
-def table(header: list[str], rows: list[list[str]], widths: list[int] | None = None,
-          classes: str = "benchmark-table") -> nodes.table:
+def table(
+    header: list[str],
+    rows: list[list[str]],
+    widths: list[int] | None = None,
+    classes: str = "benchmark-table",
+) -> nodes.table:
     """A docutils table (also used by the claims-ledger extension)."""
     out = nodes.table(classes=[classes])
     group = nodes.tgroup(cols=len(header))
@@ -272,10 +355,12 @@ class BenchmarkReport(SphinxDirective):
             path = folder / f"{name}.json"
             self.env.note_dependency(str(path))
             report = load_report(path)
-            tables = [("Headline metrics", headline_rows(report)),
-                      ("Baselines, same protocol", baseline_rows(report)),
-                      ("Published results", reference_rows(report)),
-                      ("Targets", target_rows(report))]
+            tables = [
+                ("Headline metrics", headline_rows(report)),
+                ("Baselines, same protocol", baseline_rows(report)),
+                ("Published results", reference_rows(report)),
+                ("Targets", target_rows(report)),
+            ]
             image = figure(report, srcdir / FIGURE_DIR / f"{name}.png")
         except ReportError as error:
             raise self.error(f"benchmark-report {name}: {error}") from error
@@ -290,14 +375,22 @@ class BenchmarkReport(SphinxDirective):
                 continue
             out.append(nodes.rubric(text=caption))
             if caption == "Published results":
-                out.append(nodes.paragraph(text=f"Source: {report['reference']['citation']} "
-                                                f"Protocol: {report['reference']['protocol']}"))
+                out.append(
+                    nodes.paragraph(
+                        text=f"Source: {report['reference']['citation']} "
+                        f"Protocol: {report['reference']['protocol']}"
+                    )
+                )
             out.append(table(*rows_of))
             if caption == "Headline metrics" and image is not None:
                 docdir = Path(self.env.doc2path(self.env.docname)).parent
                 uri = Path("/") / image.relative_to(srcdir)  # absolute: from the source root
-                out.append(nodes.image(uri=str(uri) if docdir != srcdir else str(image.relative_to(srcdir)),
-                                       alt=f"{report['benchmark']}: every seed and the mean"))
+                out.append(
+                    nodes.image(
+                        uri=str(uri) if docdir != srcdir else str(image.relative_to(srcdir)),
+                        alt=f"{report['benchmark']}: every seed and the mean",
+                    )
+                )
         reference = report["reference"]
         if reference and not reference.get("rows"):
             out.append(nodes.rubric(text="Published results"))

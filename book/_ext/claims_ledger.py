@@ -57,8 +57,12 @@ class ClaimsLedger(SphinxDirective):
     def run(self) -> list[nodes.Node]:
         folder = find_ledger_dir(Path(self.env.srcdir))
         if folder is None or not folder.is_dir():
-            return [nodes.paragraph(text="No claims ledger was found: run `make all` (it executes "
-                                         "the chapters in the cpu profile and writes build/claims/).")]
+            return [
+                nodes.paragraph(
+                    text="No claims ledger was found: run `make all` (it executes "
+                    "the chapters in the cpu profile and writes build/claims/)."
+                )
+            ]
         out: list[nodes.Node] = []
         for profile in PROFILES_SHOWN:
             try:
@@ -71,16 +75,34 @@ class ClaimsLedger(SphinxDirective):
                 continue
             held = sum(r["status"] == "holds" for r in rows)
             failed = sum(r["status"] == "does not hold" for r in rows)
-            summary = (f"{profile} run: {len(rows)} claims; {held} hold, {failed} do not hold"
-                       + (f", {len(rows) - held - failed} not evaluated at this size"
-                          if len(rows) - held - failed else "") + ".")
+            summary = (
+                f"{profile} run: {len(rows)} claims; {held} hold, {failed} do not hold"
+                + (
+                    f", {len(rows) - held - failed} not evaluated at this size"
+                    if len(rows) - held - failed
+                    else ""
+                )
+                + "."
+            )
             out.append(nodes.rubric(text=f"Ledger of the {profile} run"))
             out.append(nodes.paragraph(text=summary))
-            out.append(table(
-                ["chapter", "claim", "status", "what the chapter said", "evidence"],
-                [[r["chapter"], r["name"].replace("_", " "), r["status"], r["sentence"],
-                  r.get("evidence", "")] for r in rows], widths=[1, 3, 2, 6, 4],
-                classes="claims-ledger"))
+            out.append(
+                table(
+                    ["chapter", "claim", "status", "what the chapter said", "evidence"],
+                    [
+                        [
+                            r["chapter"],
+                            r["name"].replace("_", " "),
+                            r["status"],
+                            r["sentence"],
+                            r.get("evidence", ""),
+                        ]
+                        for r in rows
+                    ],
+                    widths=[1, 3, 2, 6, 4],
+                    classes="claims-ledger",
+                )
+            )
             if profile in ("cpu", "gpu"):
                 break  # the course's own run; smoke is only shown when nothing else exists
         if not out:
