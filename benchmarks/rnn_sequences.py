@@ -1,4 +1,4 @@
-"""Recurrent networks on real sequences (chapter 05): splice junctions and ECG5000.
+"""Recurrent networks on real sequences (chapter 07): splice junctions and ECG5000.
 
     .venv/bin/python benchmarks/rnn_sequences.py --task splice --profile cpu --seeds 0 1 2 \\
         --out benchmarks/reports/rnn_splice_cpu.json

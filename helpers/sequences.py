@@ -6,7 +6,7 @@ and every IUPAC ambiguity code becomes the *average* of the bases it stands for 
 no position is silently dropped; any other character raises ``ValueError`` naming it and
 its position. Variable-length series are padded with a mask. The model builders (SimpleRNN,
 LSTM or GRU classifier, bidirectional LSTM, Conv1D + BiLSTM hybrid, LSTM autoencoder) and the
-training loop with early stopping are the ones chapter 05 and
+training loop with early stopping are the ones chapter 07 and
 ``benchmarks/rnn_sequences.py`` share; the builders return compiled Keras models.
 """
 

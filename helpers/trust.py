@@ -1,7 +1,7 @@
 """Checks of trustworthiness: corruptions, selective prediction, subgroup metrics and gaps,
 occlusion maps, treatment-effect error and federated averaging.
 
-Chapter 07 uses these to measure what the syllabus only claims: how a model behaves when the
+Chapter 09 uses these to measure what the syllabus only claims: how a model behaves when the
 images change (:func:`corrupt`), how accuracy rises when the least certain cases are referred
 to a clinician (:func:`selective_prediction`), whether patient groups are served equally
 (:func:`subgroup_report`, :func:`subgroup_gap`), what a prediction rests on

@@ -232,7 +232,7 @@ def test_matrix_splits_the_applications_and_maps_doctors_and_costs():
     costs = [row for row in rows if row[0].startswith("**2.2**") and "doctors" in row[0]]
     assert costs and "costs" in costs[0][0]
     assert (
-        "notebooks/07_trustworthy_clinical_ai.ipynb#1-uncertainty-knowing-when-to-refer"
+        "notebooks/09_trustworthy_clinical_ai.ipynb#1-uncertainty-knowing-when-to-refer"
         in links(costs[0][2])
     )
 
@@ -290,9 +290,9 @@ def test_code_bugs_are_named_with_links_to_the_fix_and_the_test(bug):
 # --------------------------------------------------------------------------- the FAQ
 FAQ = {
     # heading: a link the answer must contain (the seed's three questions first)
-    "What can deep learning do in healthcare?": "notebooks/05_rnn_sequences.ipynb#2-splice-junctions",
+    "What can deep learning do in healthcare?": "notebooks/07_rnn_sequences.ipynb#2-splice-junctions",
     "What stands in the way of deep learning in healthcare?": "notebooks/01_deep_learning_vs_machine_learning.ipynb#31-missing-values",
-    "Where is deep learning in healthcare heading?": "notebooks/07_trustworthy_clinical_ai.ipynb#6-future-directions-and-what-stands-in-the-way",
+    "Where is deep learning in healthcare heading?": "notebooks/09_trustworthy_clinical_ai.ipynb#6-future-directions-and-what-stands-in-the-way",
     "Do I need a GPU?": "notebooks/00_start_here.ipynb#profiles-one-notebook-three-sizes-of-run",
     "Why are the images only 28 pixels wide?": "notebooks/04_cnn_chest_xray.ipynb#6-against-the-published-baselines",
     "Is the chest X-ray model ready for clinical use?": "notebooks/04_cnn_chest_xray.ipynb#5-the-test-set-used-once",
