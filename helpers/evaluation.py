@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
@@ -58,7 +59,9 @@ def _ratio(numerator: int, denominator: int) -> float:
     return numerator / denominator if denominator else float("nan")
 
 
-def binary_metrics(y_true, y_score, threshold: float = 0.5) -> dict[str, float]:
+def binary_metrics(
+    y_true: ArrayLike, y_score: ArrayLike, threshold: float = 0.5
+) -> dict[str, float]:
     """Confusion counts and the clinical metrics of the rule ``score >= threshold``.
 
     Returns sensitivity (recall of the disease), specificity, PPV (precision), NPV,
@@ -90,8 +93,8 @@ def binary_metrics(y_true, y_score, threshold: float = 0.5) -> dict[str, float]:
 
 def bootstrap_ci(
     metric: Metric,
-    y_true,
-    y_score,
+    y_true: ArrayLike,
+    y_score: ArrayLike,
     *,
     n_boot: int = 1000,
     alpha: float = 0.05,
@@ -134,7 +137,7 @@ def bootstrap_ci(
     return value, float(low), float(high)
 
 
-def accuracy_at_half(y_true, y_score) -> float:
+def accuracy_at_half(y_true: ArrayLike, y_score: ArrayLike) -> float:
     """Accuracy of the rule ``score >= 0.5``: a metric of ``(y_true, y_score)`` for
     :func:`bootstrap_ci` and :func:`paired_bootstrap` (the default rule of most libraries,
     not a threshold chosen for a clinical purpose)."""
@@ -147,8 +150,8 @@ CLINICAL_METRICS = ("roc_auc", "pr_auc", "sensitivity", "specificity", "ppv", "n
 
 
 def clinical_report(
-    y_true,
-    y_score,
+    y_true: ArrayLike,
+    y_score: ArrayLike,
     threshold: float,
     *,
     n_boot: int = 1000,
@@ -185,7 +188,7 @@ def clinical_report(
     return pd.DataFrame.from_dict(rows, orient="index", columns=["value", "ci_low", "ci_high"])
 
 
-def threshold_for_sensitivity(y_true, y_score, target: float = 0.9) -> float:
+def threshold_for_sensitivity(y_true: ArrayLike, y_score: ArrayLike, target: float = 0.9) -> float:
     """The highest threshold whose sensitivity on these (validation) data is >= ``target``.
 
     Screening tests fix the sensitivity they must reach and take the most specific rule
@@ -202,7 +205,7 @@ def threshold_for_sensitivity(y_true, y_score, target: float = 0.9) -> float:
     return float(positives[needed - 1])
 
 
-def youden_threshold(y_true, y_score) -> float:
+def youden_threshold(y_true: ArrayLike, y_score: ArrayLike) -> float:
     """Threshold maximising Youden's J = sensitivity + specificity - 1 on these data."""
     y_true, y_score = _binary_inputs(y_true, y_score)
     _two_classes(y_true, "Youden's J")
@@ -211,7 +214,7 @@ def youden_threshold(y_true, y_score) -> float:
     return float(thresholds[best])
 
 
-def reliability_table(y_true, prob, n_bins: int = 10) -> pd.DataFrame:
+def reliability_table(y_true: ArrayLike, prob: ArrayLike, n_bins: int = 10) -> pd.DataFrame:
     """Equal-width bins of predicted probability with their mean confidence and frequency.
 
     Columns: ``bin_low, bin_high, count, confidence`` (mean predicted probability) and
@@ -239,14 +242,14 @@ def reliability_table(y_true, prob, n_bins: int = 10) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def expected_calibration_error(y_true, prob, n_bins: int = 10) -> float:
+def expected_calibration_error(y_true: ArrayLike, prob: ArrayLike, n_bins: int = 10) -> float:
     """ECE: the count-weighted mean gap between confidence and frequency over the bins."""
     table = reliability_table(y_true, prob, n_bins)
     gaps = (table["confidence"] - table["frequency"]).abs()
     return float(np.sum(gaps * table["count"]) / table["count"].sum())
 
 
-def fit_temperature(logits, y_true) -> float:
+def fit_temperature(logits: ArrayLike, y_true: ArrayLike) -> float:
     """Temperature ``T`` that minimises the log-loss of ``sigmoid(logits / T)``.
 
     Fit it on validation logits; apply with :func:`apply_temperature`. ``T > 1`` softens
@@ -264,7 +267,7 @@ def fit_temperature(logits, y_true) -> float:
     return float(np.exp(result.x))
 
 
-def apply_temperature(logits, temperature: float) -> np.ndarray:
+def apply_temperature(logits: ArrayLike, temperature: float) -> np.ndarray:
     """Calibrated probabilities ``sigmoid(logits / temperature)``."""
     if temperature <= 0:
         raise ValueError(f"temperature must be positive, not {temperature}")
@@ -272,7 +275,9 @@ def apply_temperature(logits, temperature: float) -> np.ndarray:
     return 1 / (1 + np.exp(-z))
 
 
-def medmnist_auc_acc(y_true, y_score, task: str, threshold: float = 0.5) -> tuple[float, float]:
+def medmnist_auc_acc(
+    y_true: ArrayLike, y_score: ArrayLike, task: str, threshold: float = 0.5
+) -> tuple[float, float]:
     """AUC and ACC exactly as the MedMNIST v2 evaluator defines them.
 
     ``task`` is the MedMNIST task string. Binary: AUC of the last score column, ACC of
@@ -362,7 +367,9 @@ def _placements(y_true: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.n
     return v10, v01
 
 
-def delong_test(y_true, score_a, score_b, *, alpha: float = 0.05) -> dict[str, float]:
+def delong_test(
+    y_true: ArrayLike, score_a: ArrayLike, score_b: ArrayLike, *, alpha: float = 0.05
+) -> dict[str, float]:
     """DeLong's test for two correlated ROC AUCs on the **same** cases.
 
     Returns ``auc_a, auc_b, difference`` (a - b), its standard error, the ``(1 - alpha)``
@@ -399,9 +406,9 @@ def delong_test(y_true, score_a, score_b, *, alpha: float = 0.05) -> dict[str, f
 
 def paired_bootstrap(
     metric: Metric,
-    y_true,
-    score_a,
-    score_b,
+    y_true: ArrayLike,
+    score_a: ArrayLike,
+    score_b: ArrayLike,
     *,
     n_boot: int = 1000,
     alpha: float = 0.05,

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from itertools import product
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:  # keras is imported inside the builders, after helpers.config
+    import keras
 
 BASES = "ACGT"
 
@@ -211,7 +214,7 @@ def rnn_classifier(
     readout: str = "last",
     mask_value: float | None = None,
     learning_rate: float = 1e-3,
-) -> Any:
+) -> keras.Model:
     """A one-layer recurrent classifier: (masking) -> RNN cell -> readout -> dropout -> output.
 
     ``cell`` is ``"simple"`` (SimpleRNN), ``"lstm"`` or ``"gru"``; ``bidirectional`` reads
@@ -249,7 +252,7 @@ def conv_bilstm_classifier(
     units: int = 32,
     dropout: float = 0.5,
     learning_rate: float = 1e-3,
-) -> Any:
+) -> keras.Model:
     """A Conv1D + bidirectional-LSTM hybrid: motifs first, then their context.
 
     A ``Conv1D`` (``filters`` detectors of width ``kernel_size``, 'same' padding, ReLU)
@@ -282,7 +285,7 @@ def lstm_autoencoder(
     learning_rate: float = 1e-3,
     conv_stages: int = 0,
     filters: int = 32,
-) -> Any:
+) -> keras.Model:
     """A sequence-to-sequence autoencoder: RNN encoder -> code -> repeated -> RNN decoder.
 
     The encoder compresses a ``(length, n_features)`` series into ``units`` numbers; the
@@ -401,7 +404,9 @@ def kmer_grid_search(
 RNN_SCHEDULE: dict[str, float] = {"lr_factor": 1 / 3, "min_lr": 0.0}
 
 
-def reconstruction_error(model: Any, series: np.ndarray, batch_size: int = 256) -> np.ndarray:
+def reconstruction_error(
+    model: keras.Model, series: np.ndarray, batch_size: int = 256
+) -> np.ndarray:
     """Mean squared reconstruction error of each series ``(n, length[, features])``: ``(n,)``."""
     series = np.asarray(series, dtype=np.float32)
     if series.ndim == 2:
