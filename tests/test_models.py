@@ -115,9 +115,9 @@ def test_bad_builder_arguments_raise():
 
 def test_predicting_images_of_the_wrong_shape_raises():
     model = models.improved_cnn((28, 28, 1))
-    with pytest.raises(ValueError, match=r"model expects images of shape \(n, 28, 28, 1\)"):
+    with pytest.raises(ValueError, match=r"model expects inputs of shape \(n, 28, 28, 1\)"):
         models.predict_logits(model, _tiny_images(size=32))
-    with pytest.raises(ValueError, match="model expects images"):
+    with pytest.raises(ValueError, match="model expects inputs"):
         models.penultimate_features(model, np.zeros((28, 28)))
 
 
@@ -241,7 +241,7 @@ def test_grad_cam_bad_arguments_raise():
         models.grad_cam(model, _tiny_images(), layer_name="dropout")
     with pytest.raises(ValueError, match="class_index"):
         models.grad_cam(model, _tiny_images(), class_index=1)
-    with pytest.raises(ValueError, match="model expects images"):
+    with pytest.raises(ValueError, match="model expects inputs"):
         models.grad_cam(model, _tiny_images(channels=3))
 
 
