@@ -258,9 +258,18 @@ def test_federated_average_rejects_bad_input():
         trust.federated_average([a, a], [0, 0])
 
 
-def test_tables_are_dataframes():
-    table = trust.selective_prediction([0, 1], [0.2, 0.8], [0.1, 0.2], [1.0])
+def test_selective_prediction_keeps_the_most_certain_cases_hand_counted():
+    # uncertainty order: cases 2, 0, 3, 1; at coverage 0.5 the two most certain (2 and 0)
+    # are kept: case 2 (y=1, 0.9) right, case 0 (y=0, 0.7) wrong -> accuracy 0.5
+    y, score, unc = [0, 1, 1, 0], [0.7, 0.2, 0.9, 0.1], [0.2, 0.9, 0.1, 0.3]
+    table = trust.selective_prediction(y, score, unc, [0.5, 1.0])
     assert isinstance(table, pd.DataFrame)
+    assert table["n_kept"].tolist() == [2, 4] and table["referred"].tolist() == [0.5, 0.0]
+    assert table["accuracy"].tolist() == [0.5, 0.5]  # all four: cases 3 right, 1 wrong
+    assert table["sensitivity"].tolist() == [1.0, 0.5] and table["specificity"].tolist() == [
+        0.0,
+        0.5,
+    ]
 
 
 # ---------------------------------------------------------------- subgroup gap
