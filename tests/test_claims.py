@@ -94,3 +94,17 @@ def test_the_book_directive_reads_failing_claims_as_failing(ledger_dir, monkeypa
         claims_ledger.find_ledger_dir(Path(__file__).parent)
         == Path(__file__).resolve().parents[1] / "build" / "claims"
     )
+
+
+def test_the_ledger_table_shows_markdown_sentences_as_plain_text():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "book" / "_ext"))
+    import claims_ledger
+
+    text = "The network is **not measurably better** than *logistic regression* (`evaluation`)."
+    assert claims_ledger.plain(text) == (
+        "The network is not measurably better than logistic regression (evaluation)."
+    )
+    assert claims_ledger.plain("a * b and 2*3") == "a * b and 2*3"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,13 @@ def find_ledger_dir(srcdir: Path) -> Path | None:
         if (parent / "pyproject.toml").is_file():
             return parent / "build" / "claims"
     return None
+
+
+def plain(text: str) -> str:
+    """The chapter's Markdown sentence as plain table text (emphasis and code marks dropped)."""
+    text = re.sub(r"\*\*(.+?)\*\*", r"\1", text)
+    text = re.sub(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])", r"\1", text)
+    return text.replace("`", "")
 
 
 def read_profile(folder: Path, profile: str) -> list[dict[str, Any]]:
