@@ -102,7 +102,7 @@ class ClaimsLedger(SphinxDirective):
                             r["chapter"],
                             r["name"].replace("_", " "),
                             r["status"],
-                            r["sentence"],
+                            plain(r["sentence"]),
                             r.get("evidence", ""),
                         ]
                         for r in rows
