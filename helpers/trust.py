@@ -150,6 +150,19 @@ def selective_prediction(
     return pd.DataFrame(rows)
 
 
+def _grouped_inputs(y_true, y_score, groups) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Flat arrays of labels, scores and group labels, checked to describe the same patients."""
+    y_true = np.asarray(y_true).reshape(-1)
+    y_score = np.asarray(y_score, dtype=np.float64).reshape(-1)
+    groups = np.asarray(groups).reshape(-1)
+    if not y_true.size == y_score.size == groups.size:
+        raise ValueError(
+            f"y_true, y_score and groups must have the same length, got "
+            f"{y_true.size}, {y_score.size} and {groups.size}"
+        )
+    return y_true, y_score, groups
+
+
 def subgroup_report(
     y_true,
     y_score,
@@ -170,14 +183,7 @@ def subgroup_report(
     and metric; a metric that is undefined in a group (e.g. AUC when the group holds one
     class) is NaN. Mismatched lengths raise ``ValueError``.
     """
-    y_true = np.asarray(y_true).reshape(-1)
-    y_score = np.asarray(y_score, dtype=np.float64).reshape(-1)
-    groups = np.asarray(groups).reshape(-1)
-    if not y_true.size == y_score.size == groups.size:
-        raise ValueError(
-            f"y_true, y_score and groups must have the same length, got "
-            f"{y_true.size}, {y_score.size} and {groups.size}"
-        )
+    y_true, y_score, groups = _grouped_inputs(y_true, y_score, groups)
     if y_true.size == 0:
         raise ValueError("no patients to evaluate")
     rows = []
@@ -246,14 +252,7 @@ def subgroup_gap(
     multiplicity-adjusted interval). Unknown groups, mismatched lengths or a group without
     both classes raise ``ValueError``.
     """
-    y_true = np.asarray(y_true).reshape(-1)
-    y_score = np.asarray(y_score, dtype=np.float64).reshape(-1)
-    groups = np.asarray(groups).reshape(-1)
-    if not y_true.size == y_score.size == groups.size:
-        raise ValueError(
-            f"y_true, y_score and groups must have the same length, got "
-            f"{y_true.size}, {y_score.size} and {groups.size}"
-        )
+    y_true, y_score, groups = _grouped_inputs(y_true, y_score, groups)
     if not np.isin(y_true, (0, 1)).all():
         raise ValueError("y_true must hold 0/1 labels")
     if not np.isfinite(y_score).all():
