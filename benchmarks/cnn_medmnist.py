@@ -30,7 +30,7 @@ from benchmarks.report import build_report, target, write_report  # noqa: E402
 from helpers import config, data, evaluation, models  # noqa: E402
 
 
-def plan(settings: config.Settings) -> dict[str, Any]:
+def make_plan(settings: config.Settings) -> dict[str, Any]:
     """The profile's knobs (``helpers.config``, like the notebooks). ``max_epochs`` is a
     ceiling: early stopping on validation AUC ends training sooner, but not before
     ``min_epochs`` (validation AUC is noisy in the first epochs, and a first cpu run stopped
@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     profile_settings = config.get_settings(args.profile)
     profile = profile_settings.profile  # DL4H_PROFILE, when set, wins
-    settings = plan(profile_settings)
+    settings = make_plan(profile_settings)
     info = data.medmnist_info(args.dataset)
     task = info["task"]
     if task not in ("binary-class", "multi-class", "ordinal-regression"):
