@@ -35,6 +35,7 @@ DATA_ENV = "DL4H_DATA"
 OFFLINE_ENV = "DL4H_OFFLINE"
 SPLITS = ("train", "val", "test")
 MEDMNIST_SIZES = (28, 64, 128, 224)
+MEDMNIST3D_SIZES = (28, 64)  # the 3D sets are published at 28^3 and 64^3 only
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Cached files up to this size have their checksum checked by default (once per process
 # and file version); larger ones only with fetch(..., verify=True). See fetch().
@@ -145,23 +146,27 @@ def medmnist_name(flag: str, size: int = 28) -> str:
     return flag if size == 28 else f"{flag}_{size}"
 
 
-def _load_medmnist_info() -> dict[str, Any]:
-    text = resources.files(__package__).joinpath("medmnist_info.json").read_text()
+def _load_medmnist_info(file: str) -> dict[str, Any]:
+    text = resources.files(__package__).joinpath(file).read_text()
     return json.loads(text)
 
 
-MEDMNIST_INFO: dict[str, Any] = _load_medmnist_info()
+# MedMNIST v3 (medmnist 3.0.2) INFO: task, labels, split sizes, official URLs and MD5s.
+MEDMNIST_INFO: dict[str, Any] = _load_medmnist_info("medmnist_info.json")
+MEDMNIST3D_INFO: dict[str, Any] = _load_medmnist_info("medmnist3d_info.json")
 
 
 def _medmnist_entries() -> dict[str, DatasetInfo]:
     entries = {}
-    for flag, info in MEDMNIST_INFO.items():
+    for flag, info in {**MEDMNIST_INFO, **MEDMNIST3D_INFO}.items():
         citation = MEDMNIST_CITATION + (
             " " + _MEDMNIST_SOURCES[flag] if flag in _MEDMNIST_SOURCES else ""
         )
-        for size in MEDMNIST_SIZES:
+        volume = flag in MEDMNIST3D_INFO
+        for size in MEDMNIST3D_SIZES if volume else MEDMNIST_SIZES:
             name = medmnist_name(flag, size)
             file = info["files"][str(size)]
+            shape = f"{size}x{size}x{size} voxels" if volume else f"{size}x{size} px"
             entries[name] = DatasetInfo(
                 name=name,
                 path=f"medmnist/{name}.npz",
@@ -169,7 +174,7 @@ def _medmnist_entries() -> dict[str, DatasetInfo]:
                 known_hash="md5:" + file["md5"],
                 licence=info["license"],
                 citation=citation,
-                description=f"MedMNIST {flag} at {size}x{size} px ({info['task']}, "
+                description=f"MedMNIST {flag} at {shape} ({info['task']}, "
                 f"{len(info['label'])} classes, {info['n_channels']} channel(s)).",
                 also_accepted=tuple(
                     AlternativeHash("md5:" + alt["md5"], alt["reason"])
@@ -185,6 +190,124 @@ _UCR_CITATION = (
     "PhysioNet. Circulation 101(23), e215-e220 (2000)."
 )
 _UCI_MB = "https://archive.ics.uci.edu/ml/machine-learning-databases/molecular-biology"
+
+_PHYSIONET = "https://physionet.org/files/challenge-2012/1.0.0"
+PHYSIONET2012_CITATION = (
+    "Silva, I., Moody, G., Scott, D. J., Celi, L. A. & Mark, R. G. Predicting in-hospital "
+    "mortality of ICU patients: the PhysioNet/Computing in Cardiology Challenge 2012. "
+    "Computing in Cardiology 39, 245-248 (2012); Goldberger, A. L. et al. PhysioBank, "
+    "PhysioToolkit, and PhysioNet. Circulation 101(23), e215-e220 (2000)."
+)
+_PHYSIONET_LICENCE = "Open Data Commons Attribution License v1.0 (ODC-By 1.0)"
+# SHA-256 of the outcome files checked for this course: their sizes (79,219 / 79,149 /
+# 79,191 bytes) equal the official ones and their rows match the challenge's description.
+_OUTCOME_HASHES = {
+    "a": "2613ea60ccda29f87571a7d6b09ad130858a8ccd66325bd073365925026883c2",
+    "b": "1305f29734da374a809483229a99f33a9230aa8d4fa74b1a2d6ad788136423d5",
+    "c": "0b32dcb7753c0f18f2f5fde498a28618b8879c5e527ce0dae8ad120dd7e205c9",
+}
+
+
+def _physionet2012_entries() -> dict[str, DatasetInfo]:
+    entries = {}
+    for part in "abc":
+        entries[f"physionet2012_set_{part}"] = DatasetInfo(
+            name=f"physionet2012_set_{part}",
+            path=f"physionet2012/set-{part}.tar.gz",
+            url=f"{_PHYSIONET}/set-{part}.tar.gz",
+            known_hash=None,
+            unverified_reason="PhysioNet publishes SHA-256 sums in SHA256SUMS.txt next to the "
+            "archives, but the course's offline copy is the same per-stay files re-packed (so "
+            "its checksum differs) and the official sums could not be read offline; the "
+            "loader checks the archive instead: 4000 stay files, each in the challenge's "
+            "Time,Parameter,Value format with known parameter names.",
+            licence=_PHYSIONET_LICENCE,
+            citation=PHYSIONET2012_CITATION,
+            description=f"PhysioNet/CinC Challenge 2012 set {part.upper()}: 4000 ICU stays, one "
+            "CSV per stay (first 48 h, 37 time-series variables, static descriptors at 00:00).",
+        )
+        entries[f"physionet2012_outcomes_{part}"] = DatasetInfo(
+            name=f"physionet2012_outcomes_{part}",
+            path=f"physionet2012/Outcomes-{part}.txt",
+            url=f"{_PHYSIONET}/Outcomes-{part}.txt",
+            known_hash="sha256:" + _OUTCOME_HASHES[part],
+            licence=_PHYSIONET_LICENCE,
+            citation=PHYSIONET2012_CITATION,
+            description=f"Outcomes of set {part.upper()}: RecordID, SAPS-I, SOFA, "
+            "Length_of_stay, Survival, In-hospital_death.",
+        )
+    entries["physionet2012_raindrop_splits"] = DatasetInfo(
+        name="physionet2012_raindrop_splits",
+        path="physionet2012/raindrop_splits.csv",
+        url="https://github.com/mims-harvard/Raindrop",
+        known_hash="sha256:36427755057d0a8335ea5b20fa3f5aa1ded5f0178dc39b6d3f018e7120c98bc1",
+        licence="MIT (Raindrop repository); the stays themselves are ODC-By 1.0",
+        citation="Zhang, X., Zeman, M., Tsiligkaridis, T. & Zitnik, M. Graph-guided network "
+        "for irregularly sampled multivariate time series. ICLR (2022).",
+        description="The five fixed 80/10/10 splits of the 11,988 non-empty PhysioNet 2012 "
+        "stays used by Raindrop and the papers that compare with it, mapped from the "
+        "repository's index files (P12data/splits/phy12_split*.npy) to RecordIDs: "
+        "RecordID,In-hospital_death,split1..split5. Not a file on that page: build it from "
+        "the split files there, or ask whoever provided the data root.",
+    )
+    return entries
+
+
+_DEEPSURV = "https://raw.githubusercontent.com/jaredleekatzman/DeepSurv/master/experiments/data"
+DEEPSURV_CITATION = (
+    "Katzman, J. L. et al. DeepSurv: personalized treatment recommender system using a Cox "
+    "proportional hazards deep neural network. BMC Medical Research Methodology 18, 24 (2018)."
+)
+# name -> (file in the DeepSurv repository, SHA-256 of the copy checked for this course
+# (train/test sizes and covariate counts match the paper's Table 1) or None, source study)
+_DEEPSURV_FILES = {
+    "support": (
+        "support/support_train_test.h5",
+        "e398f49930e4efc4ecd675a72ac547f0d1ae25ccf13f6a1024cded12ea88a83e",
+        "SUPPORT (Knaus et al., Annals of Internal Medicine 1995; Vanderbilt Biostatistics "
+        "public data)",
+    ),
+    "gbsg": (
+        "gbsg/gbsg_cancer_train_test.h5",
+        "bd455f4395322a8b23040c15cedbef00ad51a447d02c95f1f1d686a6b196484b",
+        "Rotterdam tumour bank (train) and German Breast Cancer Study Group 2 (test); "
+        "Foekens et al. 2000, Schumacher et al. 1994 (R packages survival / TH.data)",
+    ),
+    "whas": (
+        "whas/whas_train_test.h5",
+        "2ed86f073fdbe34be10f7e485eeaf67b61004521390c46b9a18aa9b82d5e8f9c",
+        "Worcester Heart Attack Study (Hosmer, Lemeshow & May, Applied Survival Analysis, "
+        "2nd ed., Wiley 2008)",
+    ),
+    "metabric": (
+        "metabric/metabric_IHC4_clinical_train_test.h5",
+        None,
+        "METABRIC (Curtis et al., Nature 2012)",
+    ),
+}
+
+
+def _deepsurv_entries() -> dict[str, DatasetInfo]:
+    entries = {}
+    for cohort, (file, sha256, source) in _DEEPSURV_FILES.items():
+        name = f"deepsurv_{cohort}"
+        entries[name] = DatasetInfo(
+            name=name,
+            path=f"survival/{Path(file).name}",
+            url=f"{_DEEPSURV}/{file}",
+            known_hash=f"sha256:{sha256}" if sha256 else None,
+            unverified_reason=None
+            if sha256
+            else "The DeepSurv repository publishes no checksums and this cohort is not in the "
+            "course's offline data, so no copy could be checked; the loader checks its "
+            "train/test groups, shapes, finite times and 0/1 events instead.",
+            licence="as the source study's data (public research data; cite the study)",
+            citation=f"{DEEPSURV_CITATION} Data: {source}.",
+            description=f"DeepSurv's {cohort} cohort: HDF5 groups train and test, each with x "
+            "(covariates), t (time) and e (1 event, 0 censored).",
+        )
+    return entries
+
 
 # SHA-256 of the copies checked for this course (row counts and class counts match the
 # published descriptions). No upstream publishes checksums for these files.
@@ -234,6 +357,24 @@ REGISTRY: dict[str, DatasetInfo] = {
         "Repository, Molecular Biology (Promoter Gene Sequences).",
         description="E. coli promoters: 106 DNA windows of 57 bp, classes + / -.",
     ),
+    **_physionet2012_entries(),
+    **_deepsurv_entries(),
+    "msd_hippocampus": DatasetInfo(
+        name="msd_hippocampus",
+        path="msd/Task04_Hippocampus.tar",
+        # The Decathlon's own download page links a Google Drive folder; this is the public
+        # mirror MONAI's DecathlonDataset downloads, with MONAI's MD5 of the archive.
+        url="https://msd-for-monai.s3-us-west-2.amazonaws.com/Task04_Hippocampus.tar",
+        known_hash="md5:9d24dba78a72977dbd1d2e110310f31b",
+        licence="CC BY-SA 4.0 (Medical Segmentation Decathlon; Vanderbilt University Medical Center)",
+        citation="Simpson, A. L. et al. A large annotated medical image dataset for the "
+        "development and evaluation of segmentation algorithms. arXiv:1902.09063 (2019); "
+        "Antonelli, M. et al. The Medical Segmentation Decathlon. Nature Communications 13, "
+        "4128 (2022).",
+        description="Medical Segmentation Decathlon Task 04: 260 T1-weighted hippocampus MRI "
+        "volumes with labels 0 background, 1 anterior, 2 posterior (NIfTI), extracted under "
+        "msd/Task04_Hippocampus/{imagesTr,labelsTr}.",
+    ),
 }
 
 # What each text dataset must look like; the loaders check it (the published descriptions).
@@ -260,6 +401,38 @@ def data_root(data_home: str | os.PathLike[str] | None = None) -> Path:
     if not root.is_absolute():
         root = REPO_ROOT / root
     return root.resolve()
+
+
+CACHE_ENV = "DL4H_CACHE"
+
+
+def cache_dir(kind: str, data_home: str | os.PathLike[str] | None = None) -> Path:
+    """Folder for derived caches of one ``kind`` (parsed tables, trained models), created.
+
+    Caches are keyed by their inputs and safe to delete. They live in ``$DL4H_CACHE/<kind>``
+    when that variable is set, else in ``<data root>/cache/<kind>``; when the data root is
+    read-only (a shared copy, as in CI) they go to ``<repo>/build/cache/<kind>`` instead, so
+    a read-only data root never stops a loader.
+    """
+    if not kind or not isinstance(kind, str) or "/" in kind or kind.startswith("."):
+        raise ValueError(f"cache kind must be a plain folder name, not {kind!r}")
+    configured = os.environ.get(CACHE_ENV)
+    candidates = (
+        [Path(configured).expanduser() / kind]
+        if configured
+        else [data_root(data_home) / "cache" / kind, REPO_ROOT / "build" / "cache" / kind]
+    )
+    for folder in candidates:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            continue
+        if os.access(folder, os.W_OK):
+            return folder
+    raise DatasetUnreadable(
+        f"no writable cache folder for {kind!r}: tried {', '.join(map(str, candidates))}. "
+        f"Set {CACHE_ENV} to a writable folder."
+    )
 
 
 def offline() -> bool:
@@ -291,8 +464,11 @@ def dataset_info(name: str) -> DatasetInfo:
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     raise UnknownDataset(
         f"unknown dataset {name!r}.{hint} Registered: MedMNIST 2D flags "
-        f"({', '.join(MEDMNIST_INFO)}) with optional _64/_128/_224, "
-        "ecg5000_train, ecg5000_test, splice, promoters."
+        f"({', '.join(MEDMNIST_INFO)}) with optional _64/_128/_224, MedMNIST 3D flags "
+        f"({', '.join(MEDMNIST3D_INFO)}) with optional _64, ecg5000_train, ecg5000_test, "
+        "splice, promoters, physionet2012_set_a/b/c, physionet2012_outcomes_a/b/c, "
+        "physionet2012_raindrop_splits, "
+        f"{', '.join('deepsurv_' + c for c in _DEEPSURV_FILES)}, msd_hippocampus."
     )
 
 
@@ -605,13 +781,15 @@ def _check_split(split: str) -> str:
 
 
 def medmnist_info(flag: str) -> dict[str, Any]:
-    """Public facts about a MedMNIST 2D flag: task, labels, channels, split sizes, files."""
+    """Public facts about a MedMNIST flag (2D or 3D): task, labels, channels, split sizes, files."""
     if not isinstance(flag, str):
         raise UnknownDataset(f"MedMNIST flags are strings such as 'pneumoniamnist', not {flag!r}")
     key = flag.strip().lower()
+    if key in MEDMNIST3D_INFO:
+        return MEDMNIST3D_INFO[key]
     if key not in MEDMNIST_INFO:
         dataset_info(key)  # raises UnknownDataset with suggestions
-        raise UnknownDataset(f"{flag!r} is not a MedMNIST 2D flag")
+        raise UnknownDataset(f"{flag!r} is not a MedMNIST flag")
     return MEDMNIST_INFO[key]
 
 
@@ -629,16 +807,27 @@ def _check_medmnist_arrays(
     advice: str,
 ) -> None:
     """Raise :class:`DatasetCorrupt` unless the arrays match MedMNIST's published layout."""
-    info = MEDMNIST_INFO[flag]
+    info = medmnist_info(flag)
     n = info["n_samples"][split]
     n_classes = len(info["label"])
     multi_label = info["task"].startswith("multi-label")
     grey = info["n_channels"] == 1
-    expected_shape = (n, size, size) if grey else (n, size, size, 3)
+    volume = flag in MEDMNIST3D_INFO
+    if volume:
+        expected_shape: tuple[int, ...] = (n, size, size, size)
+    else:
+        expected_shape = (n, size, size) if grey else (n, size, size, 3)
     k = n_classes if multi_label else 1
 
     def corrupt(problem: str) -> DatasetCorrupt:
         return DatasetCorrupt(f"{path}: {problem}. This is not the official {flag} file. {advice}")
+
+    if volume and images.ndim != 4:
+        raise corrupt(
+            f"{split}_images have shape {images.shape} ({images.ndim - 1}D samples), but "
+            f"{flag} is a 3D set whose samples are volumes: expected {expected_shape} "
+            "(n, depth, height, width)"
+        )
 
     if images.dtype != np.uint8:
         raise corrupt(
@@ -672,10 +861,11 @@ def load_medmnist(
     *,
     data_home: str | os.PathLike[str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Load one official split of a MedMNIST 2D dataset as ``(images, labels)``.
+    """Load one official split of a MedMNIST dataset (2D or 3D) as ``(images, labels)``.
 
-    Images are ``uint8`` of shape ``(n, size, size)`` for grey-scale sets and
-    ``(n, size, size, 3)`` for colour ones; labels are ``(n, k)`` integers exactly as
+    Images are ``uint8`` of shape ``(n, size, size)`` for grey-scale 2D sets,
+    ``(n, size, size, 3)`` for colour ones and ``(n, size, size, size)`` (depth, height,
+    width) for the 3D sets (sizes 28 and 64 only); labels are ``(n, k)`` integers exactly as
     published (``k = 1`` except for the multi-label ChestMNIST). The file's checksum (see
     :func:`fetch`), keys, dtypes, shapes, split size and label values (the flag's classes)
     are checked against the published facts; anything else raises :class:`DatasetCorrupt`.
@@ -683,6 +873,10 @@ def load_medmnist(
     medmnist_info(flag)  # an unknown flag raises UnknownDataset with suggestions
     key = flag.strip().lower()
     _check_split(split)
+    if key in MEDMNIST3D_INFO and size not in MEDMNIST3D_SIZES:
+        raise ValueError(
+            f"{key} is a 3D set, published at sizes {MEDMNIST3D_SIZES} only, not {size!r}"
+        )
     entry = dataset_info(medmnist_name(key, size))
     path = fetch(entry.name, data_home=data_home)
     advice = _keep_and_refetch(entry, path)
@@ -1149,6 +1343,12 @@ __all__: Sequence[str] = [
     "MEDMNIST_SIZES",
     "REGISTRY",
     "MEDMNIST_INFO",
+    "MEDMNIST3D_INFO",
+    "MEDMNIST3D_SIZES",
+    "CACHE_ENV",
+    "cache_dir",
+    "PHYSIONET2012_CITATION",
+    "DEEPSURV_CITATION",
     "VERIFY_MAX_BYTES",
     "DatasetError",
     "DatasetUnavailable",

@@ -79,7 +79,67 @@ def test_registry_covers_all_medmnist_2d_sizes_and_the_sequence_sets():
             assert re.fullmatch(r"md5:[0-9a-f]{32}", info.known_hash)
             assert info.url.startswith("https://zenodo.org/records/10519652/files/")
     assert {"ecg5000_train", "ecg5000_test", "splice", "promoters"} <= set(data.REGISTRY)
-    assert len(data.REGISTRY) == 12 * 4 + 4
+    # 12 2D flags x 4 sizes, 6 3D flags x 2 sizes, 4 sequence files, PhysioNet 2012 (3 sets,
+    # 3 outcome files, the Raindrop splits), 4 DeepSurv cohorts, the Decathlon archive
+    assert len(data.REGISTRY) == 12 * 4 + 6 * 2 + 4 + 7 + 4 + 1
+
+
+def test_registry_covers_the_medmnist_3d_sets_at_28_and_64_only():
+    assert set(data.MEDMNIST3D_INFO) == {
+        "organmnist3d",
+        "nodulemnist3d",
+        "adrenalmnist3d",
+        "fracturemnist3d",
+        "vesselmnist3d",
+        "synapsemnist3d",
+    }
+    assert data.dataset_info("adrenalmnist3d").known_hash == "md5:bbd3c5a5576322bc4cdfea780653b1ce"
+    assert data.dataset_info("adrenalmnist3d_64").path == "medmnist/adrenalmnist3d_64.npz"
+    with pytest.raises(data.UnknownDataset):
+        data.dataset_info("adrenalmnist3d_128")
+    with pytest.raises(ValueError, match="published at sizes"):
+        data.load_medmnist("adrenalmnist3d", "val", size=224)
+
+
+def test_the_ehr_survival_and_decathlon_entries_point_at_their_official_sources():
+    for part in "abc":
+        assert data.dataset_info(f"physionet2012_set_{part}").url == (
+            f"https://physionet.org/files/challenge-2012/1.0.0/set-{part}.tar.gz"
+        )
+        assert data.dataset_info(f"physionet2012_outcomes_{part}").known_hash
+    for cohort in ("support", "gbsg", "whas", "metabric"):
+        info = data.dataset_info(f"deepsurv_{cohort}")
+        assert "jaredleekatzman/DeepSurv" in info.url and info.url.endswith(".h5")
+        assert info.path.startswith("survival/")
+    assert data.dataset_info("msd_hippocampus").known_hash == "md5:9d24dba78a72977dbd1d2e110310f31b"
+    assert set(data.unverified_entries()) == {
+        "ecg5000_test",
+        "physionet2012_set_a",
+        "physionet2012_set_b",
+        "physionet2012_set_c",
+        "deepsurv_metabric",
+    }
+
+
+def test_a_3d_medmnist_file_with_2d_arrays_is_named_as_such(empty_root, monkeypatch):
+    without_checksum(monkeypatch, "adrenalmnist3d")
+    _write_npz(
+        empty_root,
+        "adrenalmnist3d",
+        val_images=np.zeros((98, 28, 28), np.uint8),
+        val_labels=np.zeros((98, 1), np.uint8),
+    )
+    with pytest.raises(data.DatasetCorrupt, match=r"adrenalmnist3d.npz.*2D samples.*3D set"):
+        data.load_medmnist("adrenalmnist3d", "val")
+
+
+def test_cache_dir_prefers_the_data_root_and_falls_back_when_it_is_read_only(tmp_path, monkeypatch):
+    monkeypatch.delenv(data.CACHE_ENV, raising=False)
+    assert data.cache_dir("parsed", data_home=tmp_path) == tmp_path / "cache" / "parsed"
+    monkeypatch.setenv(data.CACHE_ENV, str(tmp_path / "elsewhere"))
+    assert data.cache_dir("parsed") == tmp_path / "elsewhere" / "parsed"
+    with pytest.raises(ValueError, match="plain folder name"):
+        data.cache_dir("../escape")
 
 
 def test_every_entry_is_credited_and_hashes_are_unique():
