@@ -1,7 +1,7 @@
 # The README's two commands:
 #   make all    set up, execute every notebook in the `cpu` profile, build the book
 #   make test   set up, run the whole test suite (this is what .ci/run calls)
-# Other targets: setup, course, book, bench, lint, system-deps, clean.
+# Other targets: setup, course, book, student, bench, lint, system-deps, clean.
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -18,7 +18,7 @@ TEST_BOOK      := build/test-book
 # the smoke run's claims ledger (helpers.claims), shown on the test book's report page
 TEST_CLAIMS    := $(CURDIR)/build/test-claims
 
-.PHONY: all setup course book bench test lint system-deps clean
+.PHONY: all setup course book student bench test lint system-deps clean
 
 all: course book
 
@@ -38,7 +38,13 @@ course: setup
 	cd $(BOOK_NOTEBOOKS) && DL4H_PROFILE=$(PROFILE) ../../$(BIN)/jupyter nbconvert \
 	    --to notebook --execute --inplace --ExecutePreprocessor.timeout=$(NB_TIMEOUT) *.ipynb
 
-book: setup
+# The student edition: solutions and model answers removed, checks kept (helpers.exercises);
+# the book offers the zip for download.
+STUDENT := build/student
+student: setup
+	$(BIN)/python -m helpers.exercises student $(STUDENT) --zip book/_generated/dl4h-student-edition.zip
+
+book: setup student
 	@test -d $(BOOK_NOTEBOOKS) || { echo "no executed notebooks in $(BOOK_NOTEBOOKS): run 'make course' first"; exit 1; }
 	$(BIN)/jupyter-book build book --warningiserror --keep-going
 	@echo "The book is in book/_build/html/index.html"
@@ -49,8 +55,11 @@ test: setup
 	rm -rf $(TEST_BOOK) && mkdir -p build
 	cp -r book $(TEST_BOOK) && rm -rf $(TEST_BOOK)/_build $(TEST_BOOK)/notebooks
 	mkdir -p $(TEST_BOOK)/notebooks && cp notebooks/*.ipynb $(TEST_BOOK)/notebooks/
+	$(BIN)/python -m helpers.exercises student build/test-student \
+	    --zip $(TEST_BOOK)/_generated/dl4h-student-edition.zip
 	rm -rf $(TEST_CLAIMS)
-	DL4H_PROFILE=smoke DL4H_TEST_BOOK=$(TEST_BOOK) DL4H_CLAIMS=$(TEST_CLAIMS) $(BIN)/python -m pytest \
+	DL4H_PROFILE=smoke DL4H_TEST_BOOK=$(TEST_BOOK) DL4H_CLAIMS=$(TEST_CLAIMS) DL4H_EXERCISES=strict \
+	    $(BIN)/python -m pytest \
 	    --nbmake --overwrite --nbmake-timeout=900 tests $(TEST_BOOK)/notebooks
 
 # The benchmarks (fixed seeds, JSON reports read by the book's results page). In `cpu` they
