@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 PROFILE ?= cpu
 # `--system-site-packages` reuses an image's own TensorFlow (the weekly Colab-image run)
 VENV_FLAGS ?=
-# Each notebook in `cpu` takes minutes; one is stopped after this many seconds.
+# Each notebook in `cpu` takes minutes; a cell is stopped after this many seconds.
 NB_TIMEOUT ?= 1800
 
 # Executed copies of the notebooks live where the book expects them (git-ignored).
@@ -30,13 +30,14 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -e ".[dev]"
 	touch $@
 
-# Execute every notebook in $(PROFILE) with real data from the data root.
+# Execute every notebook in $(PROFILE) with real data from the data root (papermill, with a
+# progress bar per notebook; stops at the first failing one and prints its traceback).
+# Timings and peak memory per notebook: build/course-timings.json (helpers.course).
 # Each chapter writes the lessons it checked to build/claims/$(PROFILE)/ (helpers.claims).
 course: setup
 	rm -rf $(BOOK_NOTEBOOKS) build/claims/$(PROFILE) && mkdir -p $(BOOK_NOTEBOOKS)
-	cp notebooks/*.ipynb $(BOOK_NOTEBOOKS)/
-	cd $(BOOK_NOTEBOOKS) && DL4H_PROFILE=$(PROFILE) ../../$(BIN)/jupyter nbconvert \
-	    --to notebook --execute --inplace --ExecutePreprocessor.timeout=$(NB_TIMEOUT) *.ipynb
+	$(BIN)/python -m helpers.course --out $(BOOK_NOTEBOOKS) --profile $(PROFILE) \
+	    --timeout $(NB_TIMEOUT) --timings build/course-timings.json
 
 # The student edition: solutions and model answers removed, checks kept (helpers.exercises);
 # the book offers the zip for download.
