@@ -66,3 +66,25 @@ def test_the_runner_times_each_notebook_and_stops_at_the_first_failure(tmp_path)
     assert all(e["seconds"] > 0 and e["peak_memory_mb"] > 0 for e in record["notebooks"])
     executed = nbformat.read(tmp_path / "out" / "01_ok.ipynb", as_version=4)
     assert executed.cells[0].outputs[0]["text"].strip() == "smoke"
+
+
+def test_the_book_reads_the_timings_from_the_nearest_build_folder(tmp_path):
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    import course_timings
+
+    book = tmp_path / "repo" / "build" / "test-book"
+    book.mkdir(parents=True)
+    assert course_timings.find_timings(book) is None
+    record = {
+        "profile": "cpu",
+        "machine": {"cpus": 2},
+        "notebooks": [
+            {"notebook": "04_cnn", "seconds": 90.0, "peak_memory_mb": 1500, "status": "ok"}
+        ],
+        "total_seconds": 90.0,
+    }
+    path = tmp_path / "repo" / "build" / "course-timings.json"
+    path.write_text(json.dumps(record))
+    assert course_timings.find_timings(book) == path
+    text = course_timings.table(record).astext()
+    assert "04_cnn" in text and "1.5" in text and "1,500" in text and "all chapters" in text
