@@ -208,8 +208,14 @@ def _tags(cell: Mapping[str, Any]) -> list[str]:
 
 
 def answer_names(source: str) -> list[str]:
-    """The ``answer...`` names an answer cell binds at its top level, in order."""
-    tree = ast.parse(source)
+    """The ``answer...`` names an answer cell binds at its top level, in order.
+
+    IPython lines (``!pip ...``, ``%time ...``) are read as comments, since they bind nothing.
+    """
+    python = "\n".join(
+        "#" + line if line.lstrip().startswith(("!", "%")) else line for line in source.splitlines()
+    )
+    tree = ast.parse(python)
     names: list[str] = []
     for node in tree.body:
         targets = node.targets if isinstance(node, ast.Assign) else []

@@ -151,6 +151,7 @@ def test_placeholders_bind_every_answer_name_and_refuse_a_cell_without_one():
         "answer_2b",
     ]
     assert exercises.placeholder("answer_3 = compute()").endswith("answer_3 = None\n")
+    assert exercises.answer_names("!pip install x\n%time y = 1\nanswer_4 = 2") == ["answer_4"]
     with pytest.raises(ValueError, match="must bind a name starting with 'answer'"):
         exercises.placeholder("print('no answer here')")
 
