@@ -68,6 +68,7 @@ test: setup
 # 224-pixel films and an ImageNet backbone for the CNN.
 REPORTS    := benchmarks/reports
 BENCH_SIZE ?= $(if $(filter gpu,$(PROFILE)),224,28)
+VOLUME_SIZE ?= $(if $(filter gpu,$(PROFILE)),64,28)
 bench: setup
 	$(BIN)/python benchmarks/cnn_medmnist.py --dataset pneumoniamnist --size $(BENCH_SIZE) \
 	    --profile $(PROFILE) --seeds 0 1 2 --out $(REPORTS)/cnn_pneumoniamnist_$(BENCH_SIZE)_$(PROFILE).json
@@ -77,6 +78,10 @@ bench: setup
 	    --out $(REPORTS)/rnn_ecg5000_$(PROFILE).json
 	$(BIN)/python benchmarks/gan_medmnist.py --dataset pneumoniamnist --profile $(PROFILE) --seeds 0 1 2 \
 	    --out $(REPORTS)/gan_pneumoniamnist_$(PROFILE).json
+	$(BIN)/python benchmarks/volumes.py --task adrenal --size $(VOLUME_SIZE) --profile $(PROFILE) \
+	    --seeds 0 1 2 --out $(REPORTS)/volumes_adrenal_$(VOLUME_SIZE)_$(PROFILE).json
+	$(BIN)/python benchmarks/volumes.py --task hippocampus --profile $(PROFILE) --seeds 0 1 2 \
+	    --out $(REPORTS)/volumes_hippocampus_$(PROFILE).json
 
 lint: setup
 	$(BIN)/ruff check .

@@ -922,17 +922,22 @@ def load_medmnist_splits(
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """All three official splits of a MedMNIST flag as ``float32`` images in [0, 1].
 
-    Images get a channel axis (see :func:`as_float_images`); labels stay as published.
-    ``n_train`` keeps a class-stratified subset of the training split (profiles use it);
-    validation and test are always complete, so results stay comparable.
+    Images get a channel axis: ``(n, h, w, c)`` for the 2D sets (see :func:`as_float_images`)
+    and ``(n, d, h, w, 1)`` for the 3D sets; labels stay as published. ``n_train`` keeps a
+    class-stratified subset of the training split (profiles use it); validation and test are
+    always complete, so results stay comparable.
     """
+    volume = flag.strip().lower() in MEDMNIST3D_INFO if isinstance(flag, str) else False
     splits = {}
     for split in SPLITS:
         images, labels = load_medmnist(flag, split, size, data_home=data_home)
         if split == "train" and n_train is not None:
             keep = stratified_subset(labels, n_train, seed=seed)
             images, labels = images[keep], labels[keep]
-        splits[split] = (as_float_images(images), labels)
+        if volume:  # (n, d, h, w) must not be read as 2D images with w channels
+            splits[split] = ((images.astype(np.float32) / 255.0)[..., np.newaxis], labels)
+        else:
+            splits[split] = (as_float_images(images), labels)
     return splits
 
 

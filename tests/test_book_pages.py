@@ -303,6 +303,8 @@ FAQ = {
     "How do I fork the course for my class, and how do I cite it?": "references.md",
     "Why does my number differ from the one in the book?": "results.md",
     "How were the article's code bugs fixed?": "coverage.md#the-articles-code-bugs",
+    "Why is voxel accuracy meaningless for segmentation?": "notebooks/05_volumes_and_segmentation.ipynb#why-voxel-accuracy-is-meaningless-here",
+    "Why does chapter 05 train a 2D U-Net on a CPU?": "notebooks/05_volumes_and_segmentation.ipynb#3-segmentation-the-hippocampus-on-mri",
 }
 
 

@@ -18,6 +18,8 @@ LIGHT = [
     "helpers.claims",
     "helpers.dicom",
     "helpers.nn",
+    "helpers.volumes",
+    "helpers.ehr",
 ]
 
 
