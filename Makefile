@@ -64,8 +64,8 @@ test: setup
 	    --nbmake --overwrite --nbmake-timeout=900 tests $(TEST_BOOK)/notebooks
 
 # The benchmarks (fixed seeds, JSON reports read by the book's results page). In `cpu` they
-# take about an hour on 2 cores (ECG5000's cross-validation is most of it); `gpu` uses
-# 224-pixel films and an ImageNet backbone for the CNN.
+# take several hours on 2 cores (measured per report in its provenance); `gpu` uses 224-pixel
+# films and an ImageNet backbone for the CNN, 64-voxel volumes and a 3D U-Net.
 REPORTS    := benchmarks/reports
 BENCH_SIZE ?= $(if $(filter gpu,$(PROFILE)),224,28)
 VOLUME_SIZE ?= $(if $(filter gpu,$(PROFILE)),64,28)
@@ -82,6 +82,10 @@ bench: setup
 	    --seeds 0 1 2 --out $(REPORTS)/volumes_adrenal_$(VOLUME_SIZE)_$(PROFILE).json
 	$(BIN)/python benchmarks/volumes.py --task hippocampus --profile $(PROFILE) --seeds 0 1 2 \
 	    --out $(REPORTS)/volumes_hippocampus_$(PROFILE).json
+	$(BIN)/python benchmarks/ehr_mortality.py --profile $(PROFILE) --splits 1 2 3 4 5 \
+	    --out $(REPORTS)/ehr_mortality_$(PROFILE).json
+	for cohort in support gbsg whas; do $(BIN)/python benchmarks/survival.py --dataset $$cohort \
+	    --profile $(PROFILE) --seeds 0 1 2 --out $(REPORTS)/survival_$${cohort}_$(PROFILE).json || exit 1; done
 
 lint: setup
 	$(BIN)/ruff check .

@@ -305,6 +305,8 @@ FAQ = {
     "How were the article's code bugs fixed?": "coverage.md#the-articles-code-bugs",
     "Why is voxel accuracy meaningless for segmentation?": "notebooks/05_volumes_and_segmentation.ipynb#why-voxel-accuracy-is-meaningless-here",
     "Why does chapter 05 train a 2D U-Net on a CPU?": "notebooks/05_volumes_and_segmentation.ipynb#3-segmentation-the-hippocampus-on-mri",
+    "Does a recurrent network beat trees on the ICU stays?": "notebooks/08_disease_course_prediction.ipynb#3-in-hospital-mortality-from-the-first-48-hours",
+    "Why feed a model the mask and the time gaps, not only imputed values?": "notebooks/08_disease_course_prediction.ipynb#2-missingness-measured",
 }
 
 
