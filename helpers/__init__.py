@@ -17,10 +17,17 @@
   de-identification, and the corrected version of the syllabus's ``preprocess``;
 - :mod:`helpers.claims`: the lessons a chapter checks against its own outputs (the ledger);
 - :mod:`helpers.trust`: image corruptions, selective prediction, subgroup metrics,
-  treatment-effect error (PEHE), non-IID partitions and federated averaging.
+  treatment-effect error (PEHE), non-IID partitions and federated averaging;
+- :mod:`helpers.volumes`: NIfTI volumes (nibabel), the Decathlon hippocampus loader,
+  Dice and HD95, and the 3D classifier and U-Net of chapter 05;
+- :mod:`helpers.ehr`: PhysioNet 2012 ICU stays (parsing, hourly grid, mask, time gaps,
+  cache), the Raindrop splits, the DeepSurv cohorts and survival metrics;
+  :mod:`helpers.ehr_models`: the GRU-D layer, the mortality models and the Cox loss;
+- :mod:`helpers.exercises`: the exercise checks and the student edition;
+- :mod:`helpers.course`: the course runner behind ``make course`` (papermill, timings).
 """
 
 # Importing the package imports nothing heavy: helpers.data, evaluation, trust, plotting,
-# dicom and claims work without TensorFlow. helpers.config imports TensorFlow once, with its
+# dicom, claims, volumes, ehr and exercises work without TensorFlow. helpers.config imports TensorFlow once, with its
 # C++ start-up messages silenced, and every module that needs Keras (models, gan, sequences)
 # imports config first; a notebook that imports helpers.config before keras sees no noise.

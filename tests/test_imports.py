@@ -20,6 +20,8 @@ LIGHT = [
     "helpers.nn",
     "helpers.volumes",
     "helpers.ehr",
+    "helpers.exercises",
+    "helpers.course",
 ]
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_book import BROWSER_ARGS, CHROMIUM, _skip_or_fail
+from tests.test_book import browser  # noqa: F401  (the book test's Chromium, shut down after use)
 
 pytestmark = pytest.mark.notebook
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,22 +95,8 @@ def lab(tmp_path_factory):
         log.close()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    if CHROMIUM is None:
-        _skip_or_fail("Debian's chromium is not installed: run `make system-deps`")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
-        try:
-            yield instance
-        finally:
-            instance.close()
-
-
 @pytest.fixture
-def page(browser):
+def page(browser):  # noqa: F811  (the imported fixture)
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     try:
         yield context.new_page()
