@@ -84,7 +84,9 @@ def test_weekly_gpu_run_uses_the_gpu_profile_and_keeps_what_the_benchmarks_write
         ["make", "-n", "bench", "PROFILE=gpu"], cwd=ROOT, capture_output=True, text=True, timeout=60
     ).stdout
     outs = re.findall(r"--out (\S+\.json)", plan)
-    assert len(outs) == 4 and all(out.endswith("_gpu.json") for out in outs)
+    assert len(outs) == 8 and all(out.endswith("_gpu.json") for out in outs)
+    scripts = {p.name for p in (ROOT / "benchmarks").glob("*.py")} - {"report.py"}
+    assert {name for name in scripts if f"benchmarks/{name}" in plan} == scripts  # every one runs
     uploaded = next(
         s for s in job["steps"] if s.get("uses", "").startswith("actions/upload-artifact")
     )
