@@ -137,7 +137,7 @@ class Result:
         return f"{text}. {self.message}" if self.message else text
 
     def _repr_markdown_(self) -> str:
-        mark = {"pass": "✅", "fail": "❌", "not answered": "✍️"}[self.status]
+        mark = {"pass": "✔", "fail": "✘", "not answered": "✍"}[self.status]  # in DejaVu Sans
         label = {"pass": "pass", "fail": "not yet", "not answered": NOT_ANSWERED}[self.status]
         tail = f" {self.message}" if self.message else ""
         return f"{mark} **Exercise {self.exercise}: {label}.**{tail}"

@@ -49,7 +49,7 @@ def test_pass_fail_and_not_answered_are_told_apart(learner):
     assert "not yet" in bad._repr_markdown_()
     empty = exercises.check("1.1", positive, None)
     assert empty.status == "not answered" and exercises.NOT_ANSWERED in str(empty)
-    assert "✍️" in empty._repr_markdown_()
+    assert "✍" in empty._repr_markdown_()
 
 
 def test_an_answer_the_check_cannot_read_is_a_failure_with_the_reason(learner):
