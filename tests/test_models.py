@@ -126,7 +126,10 @@ def test_seed_cnn_overfits_32_real_films(pneumonia32):
     x, y = pneumonia32
     config.set_seed(0)
     model = models.compile_model(models.seed_cnn(), learning_rate=1e-3)
-    model.fit(x, y, epochs=40, batch_size=8, verbose=0)
+    # Adam at a training loss near 0 can spike in a late epoch (seen with TensorFlow 2.16):
+    # keep the weights of the lowest training loss, which is what memorising means here.
+    keep_best = keras.callbacks.EarlyStopping(monitor="loss", patience=5, restore_best_weights=True)
+    model.fit(x, y, epochs=40, batch_size=8, verbose=0, callbacks=[keep_best])
     accuracy = np.mean((model.predict(x, verbose=0)[:, 0] >= 0.5) == y)
     assert accuracy >= 0.97
 

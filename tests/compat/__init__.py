@@ -1,0 +1,1 @@
+"""`make compat`: the dependency range of pyproject.toml, installed and tested (see run_compat.py)."""
