@@ -53,6 +53,7 @@ def _import_tensorflow_quietly() -> Any:
 _import_tensorflow_quietly()
 
 PROFILE_ENV = "DL4H_PROFILE"
+MIXED_PRECISION_ENV = "DL4H_MIXED_PRECISION"
 PROFILE_NAMES = ("smoke", "cpu", "gpu")
 DEFAULT_SEED = 42
 _UNSET: Any = object()  # "no value given" for Settings.pick (None is a valid value)
@@ -185,9 +186,13 @@ def setup_devices(profile: str, mixed_precision: bool | None = None) -> Any:
 
     On every visible GPU memory growth is enabled (so one notebook does not grab the whole
     card). Mixed precision (``mixed_float16``) is switched on for the ``gpu`` profile when a
-    GPU exists, unless ``mixed_precision`` says otherwise. With more than one GPU the
-    strategy is ``MirroredStrategy``; otherwise it is the default (no-op) strategy, so
-    ``with strategy.scope():`` works everywhere.
+    GPU exists, unless ``mixed_precision`` or the environment variable
+    ``DL4H_MIXED_PRECISION`` (``1``/``0``) says otherwise; the gpu-path tests set it to run
+    the ``gpu`` profile's float16 code on a CPU. With more than one GPU the strategy is
+    ``MirroredStrategy``; otherwise it is the default (no-op) strategy, so
+    ``with strategy.scope():`` works everywhere. The chapters build their models outside any
+    scope, so they train on one device (as on Colab); the strategy is for readers who want
+    several GPUs.
     """
     import keras
     import tensorflow as tf
@@ -198,6 +203,12 @@ def setup_devices(profile: str, mixed_precision: bool | None = None) -> Any:
             tf.config.experimental.set_memory_growth(gpu, True)
         except RuntimeError:  # already initialised: growth can no longer be changed
             pass
+    if mixed_precision is None:
+        forced = os.environ.get(MIXED_PRECISION_ENV, "").strip().lower()
+        if forced in {"1", "true", "yes"}:
+            mixed_precision = True
+        elif forced in {"0", "false", "no"}:
+            mixed_precision = False
     use_mixed = (bool(gpus) and profile == "gpu") if mixed_precision is None else mixed_precision
     keras.mixed_precision.set_global_policy("mixed_float16" if use_mixed else "float32")
     if len(gpus) > 1:
@@ -230,7 +241,8 @@ def setup(
 
 
 def environment_line(profile: str) -> str:
-    """One line: profile, device, Python/TensorFlow/Keras/NumPy versions and the data root."""
+    """One line: profile, device, precision policy, library versions and the data root."""
+    import keras
     import tensorflow as tf
 
     from . import data
@@ -238,7 +250,7 @@ def environment_line(profile: str) -> str:
     gpus = tf.config.list_physical_devices("GPU")
     device = f"{len(gpus)} GPU(s)" if gpus else f"CPU ({os.cpu_count()} cores)"
     return (
-        f"profile {profile} | {device} | Python {sys.version.split()[0]}, TensorFlow "
+        f"profile {profile} | {device}, {keras.mixed_precision.global_policy().name} | Python {sys.version.split()[0]}, TensorFlow "
         f"{_version('tensorflow')}, Keras {_version('keras')}, NumPy {_version('numpy')} | "
         f"data root {data.data_root()}"
     )

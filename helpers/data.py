@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import stat
+import warnings
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -435,6 +436,39 @@ def cache_dir(kind: str, data_home: str | os.PathLike[str] | None = None) -> Pat
     )
 
 
+FIXTURE_ENV = "DL4H_TEST_FIXTURES"
+FIXTURE_SUFFIX = ".dl4h-test-fixture.json"
+
+
+def fixture_marker(path: str | os.PathLike[str]) -> Path:
+    """The marker file that declares ``path`` a test fixture (it lies beside the file).
+
+    The gpu-path tests stand in for files the ``gpu`` profile would download (e.g. real
+    28-pixel films upsampled and saved under the 224-pixel name) and put this JSON marker
+    beside each one. :func:`fetch` refuses a marked file unless ``DL4H_TEST_FIXTURES=1``, so
+    no loader can mistake a fixture for the real data outside those tests.
+    """
+    path = Path(path)
+    return path.with_name(path.name + FIXTURE_SUFFIX)
+
+
+def fixtures_allowed() -> bool:
+    """True when ``DL4H_TEST_FIXTURES`` lets :func:`fetch` return marked test fixtures."""
+    return os.environ.get(FIXTURE_ENV, "").strip().lower() in {"1", "true", "yes"}
+
+
+def _fixture_description(marker: Path) -> str:
+    try:
+        return str(json.loads(marker.read_text()).get("description", "no description"))
+    except (OSError, ValueError, AttributeError) as error:
+        return f"unreadable marker: {type(error).__name__}"
+
+
+def is_test_fixture(path: str | os.PathLike[str]) -> bool:
+    """True when ``path`` has a test-fixture marker beside it (see :func:`fixture_marker`)."""
+    return fixture_marker(path).is_file()
+
+
 def offline() -> bool:
     """True when ``DL4H_OFFLINE`` forbids downloads (datasets and model weights alike)."""
     return os.environ.get(OFFLINE_ENV, "").strip().lower() in {"1", "true", "yes"}
@@ -709,6 +743,22 @@ def fetch(
     _check_root(root)
     target = root / info.path
     found = _stat_target(info, target)
+    if found is not None and is_test_fixture(target):
+        what = _fixture_description(fixture_marker(target))
+        if not fixtures_allowed():
+            raise DatasetCorrupt(
+                f"{info.name}: {target} is a TEST FIXTURE, not the real data "
+                f"({fixture_marker(target).name} beside it says: {what}). Fixtures are read "
+                f"only by the gpu-path tests, with {FIXTURE_ENV}=1. Move the file and its marker "
+                f"out of the data root (keep them if a test needs them) and call "
+                f"helpers.data.fetch({info.name!r}) online for the real file."
+            )
+        warnings.warn(
+            f"{info.name}: using the test fixture {target} ({what}); no result computed "
+            "from it means anything about the real data",
+            stacklevel=2,
+        )
+        return target
     if found is not None:
         if verify is not False:
             _verify(info, target, found, force=bool(verify))
@@ -805,10 +855,17 @@ def _check_medmnist_arrays(
     images: np.ndarray,
     labels: np.ndarray,
     advice: str,
+    fixture: bool = False,
 ) -> None:
-    """Raise :class:`DatasetCorrupt` unless the arrays match MedMNIST's published layout."""
+    """Raise :class:`DatasetCorrupt` unless the arrays match MedMNIST's published layout.
+
+    A test fixture (``fixture=True``, see :func:`fixture_marker`) may hold a subset of the
+    split: at least one and at most the published number of samples; all else is checked.
+    """
     info = medmnist_info(flag)
     n = info["n_samples"][split]
+    if fixture and images.ndim >= 1 and 0 < images.shape[0] <= n:
+        n = images.shape[0]
     n_classes = len(info["label"])
     multi_label = info["task"].startswith("multi-label")
     grey = info["n_channels"] == 1
@@ -908,7 +965,9 @@ def load_medmnist(
                 f"{path} is not a readable MedMNIST .npz file "
                 f"({type(error).__name__}: {error}). {advice}"
             ) from error
-    _check_medmnist_arrays(path, key, split, size, images, labels, advice)
+    _check_medmnist_arrays(
+        path, key, split, size, images, labels, advice, fixture=is_test_fixture(path)
+    )
     return images, labels
 
 
@@ -1032,6 +1091,8 @@ def load_ucr(
                 f"({unknown.size} row(s) in all). {advice}"
             )
     expected = UCR_SHAPES.get(key)
+    if expected and is_test_fixture(path) and 0 < table.shape[0] <= expected[0]:
+        expected = (table.shape[0], expected[1])  # a test fixture may hold fewer series
     if expected and (table.shape[0], table.shape[1] - 1) != expected:
         raise DatasetCorrupt(
             f"{path}: {table.shape[0]} series of length {table.shape[1] - 1}, "
@@ -1352,6 +1413,10 @@ __all__: Sequence[str] = [
     "MEDMNIST3D_SIZES",
     "CACHE_ENV",
     "cache_dir",
+    "FIXTURE_ENV",
+    "fixture_marker",
+    "fixtures_allowed",
+    "is_test_fixture",
     "PHYSIONET2012_CITATION",
     "DEEPSURV_CITATION",
     "VERIFY_MAX_BYTES",

@@ -128,8 +128,9 @@ def mortality_model(
     s = keras.layers.RepeatVector(n_steps)(s)
     joined = keras.layers.Concatenate()([h, s])
     hidden = keras.layers.Dense(units, activation="relu")(joined)
-    out = keras.layers.Dense(1, activation="sigmoid")(hidden)
-    out = keras.layers.Reshape((n_steps,), name="risk_per_hour")(out)
+    # float32 output: a sigmoid in float16 (mixed precision) rounds small risks to 0
+    out = keras.layers.Dense(1, activation="sigmoid", dtype="float32")(hidden)
+    out = keras.layers.Reshape((n_steps,), name="risk_per_hour", dtype="float32")(out)
     model = keras.Model([seq, static], out, name=f"mortality_{kind}")
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate, clipnorm=1.0),
@@ -181,7 +182,8 @@ def cox_model(
             width, activation="selu", kernel_regularizer=keras.regularizers.l2(l2)
         )(x)
         x = keras.layers.AlphaDropout(dropout)(x) if dropout else x
-    out = keras.layers.Dense(1, use_bias=False, name="log_risk")(x)
+    # float32 log-risk: the partial likelihood exponentiates it (float16 overflows at 11)
+    out = keras.layers.Dense(1, use_bias=False, name="log_risk", dtype="float32")(x)
     model = keras.Model(inputs, out, name="neural_cox")
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=cox_loss)
     return model

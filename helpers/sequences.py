@@ -328,10 +328,12 @@ def lstm_autoencoder(
                 activation="relu",
                 name=f"upsample_{stage + 1}",
             )(x)
-        outputs = keras.layers.Conv1D(n_features, 3, padding="same", name="reconstruction")(x)
-    else:
+        outputs = keras.layers.Conv1D(
+            n_features, 3, padding="same", name="reconstruction", dtype="float32"
+        )(x)
+    else:  # float32 reconstruction: the MSE is computed at full precision
         outputs = keras.layers.TimeDistributed(
-            keras.layers.Dense(n_features), name="reconstruction"
+            keras.layers.Dense(n_features, dtype="float32"), name="reconstruction", dtype="float32"
         )(x)
     model = keras.Model(inputs, outputs, name=f"{'conv_' if conv_stages else ''}{cell}_autoencoder")
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss="mse")

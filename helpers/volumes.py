@@ -16,9 +16,12 @@ import tarfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:  # Keras is imported inside the builders (this module stays light)
+    import keras
 
 from . import data
 
@@ -504,6 +507,20 @@ def _conv_bn(x: Any, filters: int, dims: int, name: str) -> Any:
     return keras.layers.Activation("relu", name=f"{name}_relu")(x)
 
 
+def _pool_dtype(dims: int) -> str | None:
+    """``"float32"`` for 3D max-pooling under mixed precision, else the policy's dtype.
+
+    TensorFlow has no float16 ``MaxPool3D`` kernel on CPUs (GPUs have one), so a 3D model
+    built under ``mixed_float16`` could not run on a CPU. Pooling in float32 costs two casts
+    per pooling layer and keeps the same model runnable everywhere (the gpu-path tests run
+    the ``gpu`` profile's float16 code on a CPU).
+    """
+    import keras
+
+    mixed = keras.mixed_precision.global_policy().compute_dtype == "float16"
+    return "float32" if dims == 3 and mixed else None
+
+
 def volume_classifier(
     input_shape: Sequence[int],
     *,
@@ -512,7 +529,7 @@ def volume_classifier(
     dropout: float = 0.3,
     flip_axes: Sequence[int] = (),
     seed: int | None = None,
-) -> Any:
+) -> keras.Model:
     """A small CNN for one binary label: 3D convolutions for ``(D, H, W, C)`` inputs, 2D
     ones for ``(H, W, C)`` (the slice and 2.5D models of the chapter).
 
@@ -533,12 +550,13 @@ def volume_classifier(
     if flip_axes:
         x = flip_augmentation(flip_axes, seed)(x)
     pool = keras.layers.MaxPooling3D if dims == 3 else keras.layers.MaxPooling2D
+    pool_dtype = _pool_dtype(dims)
     gap = keras.layers.GlobalAveragePooling3D if dims == 3 else keras.layers.GlobalAveragePooling2D
     for block, (filters, n_conv) in enumerate(zip(widths, convs_per_block, strict=True)):
         for k in range(n_conv):
             x = _conv_bn(x, filters, dims, f"b{block}_{k}")
         if block < len(widths) - 1:
-            x = pool(2, name=f"pool{block}")(x)
+            x = pool(2, name=f"pool{block}", dtype=pool_dtype)(x)
     x = gap(name="gap")(x)
     if dropout:
         x = keras.layers.Dropout(dropout, name="dropout")(x)
@@ -554,7 +572,7 @@ def unet(
     base: int = 16,
     depth: int = 3,
     dropout: float = 0.0,
-) -> Any:
+) -> keras.Model:
     """A U-Net (Ronneberger et al. 2015; 3D: Cicek et al. 2016) for ``(H, W, C)`` or
     ``(D, H, W, C)`` inputs whose spatial sizes are divisible by ``2**depth``.
 
@@ -571,6 +589,7 @@ def unet(
         if size % 2**depth:
             raise ValueError(f"spatial size {size} is not divisible by 2**depth = {2**depth}")
     pool = keras.layers.MaxPooling3D if dims == 3 else keras.layers.MaxPooling2D
+    pool_dtype = _pool_dtype(dims)
     up = keras.layers.Conv3DTranspose if dims == 3 else keras.layers.Conv2DTranspose
     conv = keras.layers.Conv3D if dims == 3 else keras.layers.Conv2D
     inputs = keras.Input(tuple(input_shape), name="image")
@@ -579,7 +598,7 @@ def unet(
         x = _conv_bn(x, base * 2**level, dims, f"down{level}a")
         x = _conv_bn(x, base * 2**level, dims, f"down{level}b")
         skips.append(x)
-        x = pool(2, name=f"pool{level}")(x)
+        x = pool(2, name=f"pool{level}", dtype=pool_dtype)(x)
     x = _conv_bn(x, base * 2**depth, dims, "bottom_a")
     x = _conv_bn(x, base * 2**depth, dims, "bottom_b")
     if dropout:
