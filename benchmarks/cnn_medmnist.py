@@ -26,7 +26,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.report import build_report, target, write_report  # noqa: E402
+from benchmarks.report import (  # noqa: E402
+    add_set_argument,
+    apply_overrides,
+    build_report,
+    target,
+    write_report,
+)
 from helpers import config, data, evaluation, models  # noqa: E402
 
 
@@ -153,6 +159,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="JSON report path (default benchmarks/reports/cnn_<dataset>_<size>_<profile>.json)",
     )
+    add_set_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -250,7 +257,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     profile_settings = config.get_settings(args.profile)
     profile = profile_settings.profile  # DL4H_PROFILE, when set, wins
-    settings = make_plan(profile_settings)
+    settings = apply_overrides(make_plan(profile_settings), args.set)
     info = data.medmnist_info(args.dataset)
     task = info["task"]
     if task not in ("binary-class", "multi-class", "ordinal-regression"):

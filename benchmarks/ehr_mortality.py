@@ -25,7 +25,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.report import build_report, target, write_report  # noqa: E402
+from benchmarks.report import (  # noqa: E402
+    add_set_argument,
+    apply_overrides,
+    build_report,
+    target,
+    write_report,
+)
 from helpers import config, ehr, evaluation  # noqa: E402
 
 
@@ -227,13 +233,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--jobs", type=int, default=1, help="splits run in parallel processes (default 1)"
     )
+    add_set_argument(parser)
     args = parser.parse_args(argv)
     import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")
     started = time.time()
     settings = config.setup(args.profile, seed=args.splits[0])
-    plan = make_plan(settings)
+    plan = apply_overrides(make_plan(settings), args.set)
     smoke = settings.profile == "smoke"
     icu = ehr.load_physionet2012(parts=("a",) if smoke else ehr.PARTS, limit=plan["limit"])
     if args.jobs > 1:  # one process per split (spawned: each loads the cached arrays itself)

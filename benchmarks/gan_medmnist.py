@@ -11,6 +11,15 @@ generated images to the training images vs those of real test images; a generate
 closer to a training image than the 1st percentile of the real-test distances is flagged.
 The test split is only ever predicted, never used to choose anything.
 
+GAN training is unstable, so every seed re-seeds the GAN, the generated sample and both
+classifiers, the headline is the mean over seeds (with sample sd and range), and each seed is
+judged against a failure criterion fixed before any multi-seed run was looked at (see
+:data:`FAILURE_CRITERION`): a seed **failed** when its synthetic films keep less than half of
+the real films' above-chance test AUC, ``(TSTR - 0.5) / (TRTR - 0.5) < 0.5``, or when any
+class **collapsed** (within-class nearest-neighbour diversity below 0.5 of the real films',
+chapter 06's threshold). The report counts the failed seeds (``details["failures"]``) instead of
+hiding them in the mean.
+
 Data come only from the data root (``DL4H_DATA``) through ``helpers.data``. Example:
 
     .venv/bin/python benchmarks/gan_medmnist.py --dataset pneumoniamnist --profile cpu \\
@@ -29,7 +38,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.report import build_report, target, write_report  # noqa: E402
+from benchmarks.report import (  # noqa: E402
+    add_set_argument,
+    apply_overrides,
+    build_report,
+    target,
+    write_report,
+)
 from helpers import config, data, evaluation, gan, models  # noqa: E402
 
 
@@ -54,13 +69,36 @@ def make_plan(settings: config.Settings) -> dict[str, Any]:
 
 
 TARGETS = [("tstr_over_trtr", ">=", 0.90), ("n_flagged", "<=", 0)]
+# When a seed counts as failed. Fixed in advance (before the first multi-seed run), from what
+# each number means, not from the runs:
+# - usefulness: TSTR keeps less than half of what real films teach above chance. An AUC of 0.5 is
+#   chance, so (TSTR - 0.5) / (TRTR - 0.5) is the share of the real classifier's discrimination
+#   that the synthetic films carry; below one half, most of it is lost (the re-run reported in
+#   issue 18, TSTR 0.680 / TRTR 0.901, kept 0.45). The course target (TSTR/TRTR >= 0.90, about
+#   0.78 of the above-chance AUC at TRTR 0.91) is stricter and judged on the mean.
+# - collapse: any class whose within-class diversity (gan.per_class_diversity: mean distance to the
+#   nearest other film of the class, real training films of that class = 1, up to 500 of each) is
+#   below 0.5, the threshold chapter 06 fixed before generating any film.
+USEFULNESS_KEPT_BELOW = 0.5
+COLLAPSE_BELOW = 0.5
+FAILURE_CRITERION = (
+    "a seed failed when its synthetic films keep less than half of the real films' above-chance "
+    f"test AUC, (TSTR - 0.5) / (TRTR - 0.5) < {USEFULNESS_KEPT_BELOW}, or when any class collapsed "
+    f"(within-class nearest-neighbour diversity below {COLLAPSE_BELOW} of the real training films', "
+    "up to 500 films of each per class); fixed before the multi-seed runs"
+)
+# The first metric is the headline the results page leads with and `make bench-check` compares.
 METRICS = {
+    "tstr_over_trtr": {"label": "TSTR / TRTR", "unit": ""},
     "trtr_test_auc": {"label": "test AUC, classifier trained on real films (TRTR)", "unit": ""},
     "tstr_test_auc": {
         "label": "test AUC, classifier trained on generated films (TSTR)",
         "unit": "",
     },
-    "tstr_over_trtr": {"label": "TSTR / TRTR", "unit": ""},
+    "min_class_diversity": {
+        "label": "within-class diversity of generated films, lowest class (real = 1)",
+        "unit": "",
+    },
     "fd_generated_vs_real_train": {
         "label": "Fréchet distance, generated vs real training films",
         "unit": "feature distance",
@@ -88,7 +126,8 @@ MODEL_CARD = {
     "(absence of near-copies is not a privacy guarantee); any clinical decision.",
     "failure_modes": [
         "GAN training is unstable: the same seed on another machine gave a much lower TSTR/TRTR "
-        "ratio, so single-seed numbers are not reproducible (GAN chapter).",
+        "ratio, so a single seed is one draw; the report gives the spread over seeds and counts "
+        "the seeds that failed (GAN chapter, issue 18).",
         "The generator can collapse to near-identical films within a class while class-level "
         "metrics look fine (GAN chapter).",
         "Generated films are still easy to tell from real ones (two-sample AUC far above 0.5).",
@@ -130,6 +169,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="JSON report path (default benchmarks/reports/gan_<dataset>_<profile>.json)",
     )
+    add_set_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -159,6 +199,41 @@ def train_classifier(
 def _auc(model: Any, x: np.ndarray, y: np.ndarray) -> float:
     score = model.predict(x, batch_size=256, verbose=0)
     return evaluation.medmnist_auc_acc(y.reshape(-1, 1), score, "binary-class")[0]
+
+
+def seed_failure(
+    trtr_auc: float, tstr_auc: float, diversity: dict[int, dict[str, float]]
+) -> dict[str, Any]:
+    """Whether one seed failed by :data:`FAILURE_CRITERION`: ``{"usefulness_kept", "failed",
+    "reasons"}``, where ``usefulness_kept`` is ``(TSTR - 0.5) / (TRTR - 0.5)`` and ``diversity``
+    is :func:`helpers.gan.per_class_diversity` of the generated films."""
+    kept = (tstr_auc - 0.5) / (trtr_auc - 0.5) if trtr_auc > 0.5 else float("nan")
+    reasons = []
+    if not kept >= USEFULNESS_KEPT_BELOW:  # NaN (TRTR at chance) fails too
+        reasons.append(
+            f"useless: TSTR keeps {kept:.2f} of TRTR's above-chance AUC (< {USEFULNESS_KEPT_BELOW})"
+        )
+    for c, d in sorted(diversity.items()):
+        if d["nn_ratio"] < COLLAPSE_BELOW:  # NaN (duplicates among the real films): not judged
+            reasons.append(
+                f"class {c} collapsed: diversity {d['nn_ratio']:.2f} (< {COLLAPSE_BELOW})"
+            )
+    return {"usefulness_kept": float(kept), "failed": bool(reasons), "reasons": reasons}
+
+
+def summarise_failures(per_seed: list[dict[str, Any]], target_ratio: float) -> dict[str, Any]:
+    """How many seeds failed (and which, and why), and how many were below the ratio target on
+    their own: the report's ``details["failures"]``, rendered under the results table."""
+    failed = [run for run in per_seed if run["failed"]]
+    return {
+        "criterion": FAILURE_CRITERION,
+        "n_runs": len(per_seed),
+        "n_failed": len(failed),
+        "failed_seeds": [run["seed"] for run in failed],
+        "reasons": {str(run["seed"]): run["reasons"] for run in failed},
+        "n_below_target": sum(run["tstr_over_trtr"] < target_ratio for run in per_seed),
+        "target": f"TSTR/TRTR >= {target_ratio:.2f} (judged on the mean; counted here per seed)",
+    }
 
 
 def run_seed(
@@ -259,18 +334,30 @@ def run_seed(
         )
     }
     memorisation["flagged"] = memo["flagged"][:50]
+
+    # 7. Collapse within each class (pixel space, as in chapter 06) and the failure verdict.
+    diversity = gan.per_class_diversity(
+        x_gen, y_gen, x_train, y_train, max_per_class=500, seed=seed
+    )
+    min_diversity = float(np.nanmin([d["nn_ratio"] for d in diversity.values()]))
     ratio = tstr_test_auc / trtr_test_auc
+    verdict = seed_failure(trtr_test_auc, tstr_test_auc, diversity)
     print(
         f"seed {seed}: TRTR test AUC {trtr_test_auc:.3f}, TSTR test AUC {tstr_test_auc:.3f} "
         f"(ratio {ratio:.3f}); FD gen {fidelity['fd_generated_vs_real_train']:.2f} vs real "
-        f"{fidelity['fd_real_test_vs_real_train']:.2f}; flagged {memo['n_flagged']}/{n_gen}",
+        f"{fidelity['fd_real_test_vs_real_train']:.2f}; flagged {memo['n_flagged']}/{n_gen}; "
+        f"lowest class diversity {min_diversity:.2f}; "
+        + ("FAILED: " + "; ".join(verdict["reasons"]) if verdict["failed"] else "not failed"),
         flush=True,
     )
     return {
         "seed": seed,
+        "tstr_over_trtr": ratio,
         "trtr_test_auc": trtr_test_auc,
         "tstr_test_auc": tstr_test_auc,
-        "tstr_over_trtr": ratio,
+        "min_class_diversity": min_diversity,
+        **verdict,
+        "diversity": {str(c): d for c, d in diversity.items()},
         "trtr_val_auc": trtr_val_auc,
         "tstr_val_auc": tstr_val_auc,
         "trtr_epochs": trtr_epochs,
@@ -300,7 +387,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     profile_settings = config.get_settings(args.profile)
     profile = profile_settings.profile  # DL4H_PROFILE, when set, wins
-    settings = make_plan(profile_settings)
+    settings = apply_overrides(make_plan(profile_settings), args.set)
     if args.steps is not None:
         settings["gan_steps"] = args.steps
     info = data.medmnist_info(args.dataset)
@@ -348,9 +435,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "rows": {},
         },
         targets=[target(*goal) for goal in TARGETS],
+        details={"failures": summarise_failures(per_seed, TARGETS[0][2])},
     )
     out = args.out or f"benchmarks/reports/gan_{args.dataset}_{profile}.json"
     write_report(out, report)
+    ratio, stats, fails = (
+        report["headline"]["tstr_over_trtr"],
+        report["spread"]["tstr_over_trtr"],
+        report["details"]["failures"],
+    )
+    sd = f" ± {stats['sd']:.3f}" if stats["sd"] is not None else " (one seed)"
+    print(
+        f"TSTR/TRTR over {stats['n']} seeds: {ratio:.3f}{sd} (range {stats['min']:.3f}-"
+        f"{stats['max']:.3f}); failed seeds {fails['n_failed']} of {fails['n_runs']}"
+        + (f" ({fails['failed_seeds']})" if fails["failed_seeds"] else "")
+    )
     return report
 
 

@@ -33,7 +33,13 @@ A report is a JSON object with exactly the keys of :data:`REPORT_KEYS`:
     ``{"intended_use", "data", "not_for", "failure_modes"}``: what the model may and must
     not be used for, and the failure modes the chapter measured.
 ``details``
-    anything else the benchmark wants to keep (nested diagnostics).
+    anything else the benchmark wants to keep (nested diagnostics). ``details["failures"]``,
+    when present, counts the runs that failed by a stated criterion (``criterion``,
+    ``n_runs``, ``n_failed``, ``failed_seeds``, ``reasons``); the results page shows it under
+    the headline table.
+
+The keys live in ``benchmarks/report_format.py`` (no heavy imports), which the book's
+extension and ``benchmarks/check.py`` (``make bench-check``) import too.
 
 ``book/_ext/benchmark_results.py`` renders any report of this format without knowing
 which benchmark wrote it.
@@ -42,7 +48,6 @@ which benchmark wrote it.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import resource
 import sys
 import time
@@ -54,25 +59,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.report_format import REPORT_KEYS, to_json  # noqa: E402  (no TensorFlow there)
 from helpers import config  # noqa: E402
 
-REPORT_KEYS = (
-    "benchmark",
-    "dataset",
-    "profile",
-    "seeds",
-    "settings",
-    "metrics",
-    "headline",
-    "spread",
-    "per_seed",
-    "baselines",
-    "reference",
-    "targets",
-    "provenance",
-    "model_card",
-    "details",
-)
 MODEL_CARD_KEYS = ("intended_use", "data", "not_for", "failure_modes")
 OPERATORS = {">=": np.greater_equal, "<=": np.less_equal}
 
@@ -108,6 +97,46 @@ def target(metric: str, op: str, value: float) -> dict[str, Any]:
     if op not in OPERATORS:
         raise ReportFormatError(f"target operator must be one of {list(OPERATORS)}, not {op!r}")
     return {"metric": metric, "op": op, "value": float(value)}
+
+
+def add_set_argument(parser: Any) -> None:
+    """Give a benchmark's argument parser ``--set KEY=VALUE ...`` (see :func:`apply_overrides`)."""
+    parser.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override settings of the profile's plan (e.g. epochs=1; the gpu-path tests run "
+        "tiny sizes this way); the report lists them under settings.overrides",
+    )
+
+
+def apply_overrides(plan: Mapping[str, Any], assignments: Sequence[str]) -> dict[str, Any]:
+    """Return ``plan`` with ``KEY=VALUE`` assignments applied and listed under ``overrides``.
+
+    Values are Python literals (``1``, ``0.5``, ``None``, ``(8, 16)``) or else strings. An
+    unknown key or a malformed assignment raises ``SystemExit`` naming the known keys, so a
+    typo cannot silently leave the profile's value in place. A report whose settings have
+    non-empty ``overrides`` is not the profile's benchmark, and says so.
+    """
+    import ast
+
+    result = dict(plan)
+    overrides: dict[str, Any] = {}
+    for item in assignments:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise SystemExit(f"--set expects KEY=VALUE, got {item!r}")
+        if key not in plan:
+            raise SystemExit(f"--set {key}: unknown setting; known: {', '.join(sorted(plan))}")
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            value = text
+        result[key] = overrides[key] = value
+    result["overrides"] = overrides
+    return result
 
 
 def build_report(
@@ -217,6 +246,6 @@ def write_report(path: str | Path, report: Mapping[str, Any]) -> Path:
     validate(report, str(path))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2, default=float, ensure_ascii=False) + "\n")
+    path.write_text(to_json(report))
     print(f"report written to {path}")
     return path

@@ -32,7 +32,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.report import build_report, target, write_report  # noqa: E402
+from benchmarks.report import (  # noqa: E402
+    add_set_argument,
+    apply_overrides,
+    build_report,
+    target,
+    write_report,
+)
 from helpers import config, data, evaluation, models  # noqa: E402
 from helpers import sequences as sq  # noqa: E402
 
@@ -384,6 +390,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--out", type=Path, required=True)
+    add_set_argument(parser)
     args = parser.parse_args(argv)
     import tensorflow as tf  # imported quietly by helpers.config already
 
@@ -394,7 +401,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     started = time.time()
     settings = config.setup(args.profile, seed=args.seeds[0])
     profile = settings.profile  # DL4H_PROFILE, when set, wins
-    plan = {**make_plan(settings), "full_test": profile == "gpu"}
+    plan = apply_overrides({**make_plan(settings), "full_test": profile == "gpu"}, args.set)
     run = run_splice if args.task == "splice" else run_ecg
     per_seed = []
     for seed in args.seeds:

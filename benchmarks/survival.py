@@ -27,7 +27,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.report import build_report, target, write_report  # noqa: E402
+from benchmarks.report import (  # noqa: E402
+    add_set_argument,
+    apply_overrides,
+    build_report,
+    target,
+    write_report,
+)
 from helpers import config, ehr  # noqa: E402
 
 COHORTS = {
@@ -206,6 +212,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--jobs", type=int, default=1, help="seeds run in parallel processes")
+    add_set_argument(parser)
     args = parser.parse_args(argv)
     ehr.load_survival(args.dataset)  # fail fast (DatasetUnavailable) before any work
     import tensorflow as tf
@@ -213,7 +220,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     tf.get_logger().setLevel("ERROR")
     started = time.time()
     settings = config.setup(args.profile, seed=args.seeds[0])
-    plan = make_plan(settings)
+    plan = apply_overrides(make_plan(settings), args.set)
     if args.jobs > 1:  # one process per seed (spawned), same results as in-process
         import multiprocessing
 

@@ -41,7 +41,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.report import build_report, target, write_report  # noqa: E402
+from benchmarks.report import (  # noqa: E402
+    add_set_argument,
+    apply_overrides,
+    build_report,
+    target,
+    write_report,
+)
 from helpers import config, data, evaluation, models  # noqa: E402
 from helpers import volumes as vol  # noqa: E402
 
@@ -354,6 +360,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         default=1,
         help="seeds run in parallel worker processes (results do not depend on it)",
     )
+    add_set_argument(parser)
     args = parser.parse_args(argv)
     import tensorflow as tf  # imported quietly by helpers.config already
 
@@ -362,7 +369,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     settings = config.setup(args.profile, seed=args.seeds[0])
     profile = settings.profile
     size = args.size if profile != "gpu" or "--size" in argv else 64
-    plan = make_plan(settings, args.task, size)
+    plan = apply_overrides(make_plan(settings, args.task, size), args.set)
     per_seed = []
     kind = "hippocampus" if args.task == "hippocampus" else "medmnist"
     cases = vol.load_hippocampus(plan["n_cases"]) if kind == "hippocampus" else None

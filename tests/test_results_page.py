@@ -37,7 +37,22 @@ def test_every_report_has_exactly_the_common_keys_and_passes_validation():
         report = _load(path)
         assert tuple(report) == rp.REPORT_KEYS, path.name
         rp.validate(report, path.name)
-        assert br.REPORT_KEYS == rp.REPORT_KEYS
+
+
+def test_the_report_keys_are_listed_once_in_a_module_without_heavy_imports():
+    from benchmarks import report_format
+
+    assert br.REPORT_KEYS == rp.REPORT_KEYS == report_format.REPORT_KEYS
+    assert rp.REPORT_KEYS is report_format.REPORT_KEYS
+    holders = [
+        path.relative_to(ROOT).as_posix()
+        for folder in ("benchmarks", "book/_ext", "helpers")
+        for path in (ROOT / folder).glob("*.py")
+        if '"model_card",\n    "details",' in path.read_text()
+    ]
+    assert holders == ["benchmarks/report_format.py"]
+    source = (ROOT / "benchmarks" / "report_format.py").read_text()
+    assert not re.search(r"^(import|from) (?!__future__|json|collections|typing)", source, re.M)
 
 
 @pytest.mark.parametrize("path", REPORTS, ids=lambda p: p.stem)
@@ -138,6 +153,41 @@ def test_an_unknown_benchmark_renders_without_special_cases(tmp_path):
     assert "not yet reproduced" in br.provenance(report)
     image = br.figure(report, tmp_path / "toy.png")
     assert image is not None and image.stat().st_size > 1000
+
+
+def test_failed_runs_and_the_last_re_run_are_shown_with_the_report():
+    assert br.failures(_tiny_report()) is None
+    report = _tiny_report(
+        details={
+            "failures": {
+                "criterion": "AUC below 0.75",
+                "n_runs": 2,
+                "n_failed": 1,
+                "failed_seeds": [0],
+                "reasons": {"0": ["AUC 0.70"]},
+                "n_below_target": 2,
+                "target": "AUC >= 0.85",
+            }
+        }
+    )
+    assert br.failures(report) == (
+        "Failed runs: 1 of 2 (seed 0: AUC 0.70). Criterion: AUC below 0.75. "
+        "Runs below the target on their own: 2 of 2; target: AUC >= 0.85."
+    )
+    entry = {
+        "date": "2026-12-02T04:40+00:00",
+        "machine": {"cpu_count": 2},
+        "comparisons": [
+            {"metric": "auc", "new_mean": 0.79, "committed_mean": 0.8, "tolerance": 0.283}
+        ],
+        "within": True,
+    }
+    report["provenance"]["reproduced"] = [entry]
+    assert "last re-run 2026-12-02 on 2 CPU cores: auc 0.790 vs 0.800 ± 0.283 (matched)" in (
+        br.provenance(report)
+    )
+    entry["within"] = False
+    assert "(did NOT match)" in br.provenance(report)
 
 
 def test_one_run_has_no_sd_and_a_report_without_scores_has_no_figure(tmp_path):

@@ -7,9 +7,11 @@ benchmark script wrote (``benchmarks/reports/<name>.json``) and renders it::
     ```
 
 Every report follows one format (``benchmarks/report.py`` documents it), so this module has
-no per-benchmark cases and no list of fields: it shows the provenance and the command to
-reproduce the report, the model card, the headline metrics (mean ± sample sd, range and
-every seed, with the labels and units the report gives), a figure of every seed and the mean
+no per-benchmark cases and no list of fields: it shows the provenance (with the last re-run
+of ``make bench-check`` and whether it matched) and the command to reproduce the report, the
+model card, the headline metrics (mean ± sample sd, range and every seed, with the labels and
+units the report gives; the runs that failed by the report's own criterion, when it states
+one, in ``details["failures"]``), a figure of every seed and the mean
 next to the baselines and published references, the baselines, the published references
 with their citation and protocol, and the targets with their verdicts. The reports are found
 in ``benchmarks/reports`` in the first parent of the book's source folder that has one, or
@@ -19,30 +21,36 @@ unreadable or not in the format stops the build with an error naming it.
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from docutils import nodes
 from sphinx.util.docutils import SphinxDirective
 
-REPORT_KEYS = (
-    "benchmark",
-    "dataset",
-    "profile",
-    "seeds",
-    "settings",
-    "metrics",
-    "headline",
-    "spread",
-    "per_seed",
-    "baselines",
-    "reference",
-    "targets",
-    "provenance",
-    "model_card",
-    "details",
-)
+
+def _report_format() -> ModuleType:
+    """``benchmarks/report_format.py`` of the repository this book lives in (standard library
+    only; ``benchmarks/report.py`` imports TensorFlow through ``helpers.config``, so the book
+    does not import it).
+    Found above this file, also when the book is copied into ``build/``."""
+    for parent in Path(__file__).resolve().parents:
+        path = parent / "benchmarks" / "report_format.py"
+        if path.is_file():
+            loaded = sys.modules.get("benchmarks.report_format")
+            if loaded is not None and Path(loaded.__file__).resolve() == path.resolve():
+                return loaded
+            spec = importlib.util.spec_from_file_location("_dl4h_report_format", path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            return module
+    raise ImportError(f"no benchmarks/report_format.py above {Path(__file__).parent}")
+
+
+REPORT_KEYS = _report_format().REPORT_KEYS
 CARD_FIELDS = (
     ("intended_use", "Intended use"),
     ("data", "Data"),
@@ -181,13 +189,53 @@ def provenance(report: dict[str, Any]) -> str:
         ", ".join(f"{k} {v}" for k, v in versions.items()),
         f"wall time {fmt(float(prov.get('seconds', 0)), 's')} s",
         f"written {prov.get('date', '?')}",
-        (
-            f"last reproduced {reproduced[-1].get('date', '?')} ({reproduced[-1].get('verdict', '?')})"
-            if reproduced
-            else "not yet reproduced by a re-run"
-        ),
+        reproduction(reproduced[-1]) if reproduced else "not yet reproduced by a re-run",
     ]
     return "; ".join(parts)
+
+
+def reproduction(entry: dict[str, Any]) -> str:
+    """The last re-run of the report's command (``make bench-check``): when, where, and whether
+    its headline mean came back within the committed mean ± tolerance."""
+    when = str(entry.get("date", "?"))[:10]
+    cores = (entry.get("machine") or {}).get("cpu_count", "?")
+    text = f"last re-run {when} on {cores} CPU cores"
+    comparisons = entry.get("comparisons") or []
+    if comparisons:
+        text += ": " + ", ".join(
+            f"{row['metric']} {row['new_mean']:.3f} vs {row['committed_mean']:.3f} "
+            f"± {row['tolerance']:.3f}"
+            for row in comparisons
+        )
+    within = entry.get("within")
+    verdict = (
+        entry.get("verdict", "?") if within is None else ("matched" if within else "did NOT match")
+    )
+    return f"{text} ({verdict})"
+
+
+def failures(report: dict[str, Any]) -> str | None:
+    """``details["failures"]``: how many runs failed by the report's stated criterion."""
+    fail = (report.get("details") or {}).get("failures")
+    if not fail:
+        return None
+    n_failed, n_runs = fail.get("n_failed", 0), fail.get("n_runs", len(report["seeds"]))
+    text = f"Failed runs: {n_failed} of {n_runs}"
+    if fail.get("failed_seeds"):
+        reasons = fail.get("reasons") or {}
+        text += (
+            " ("
+            + "; ".join(
+                f"seed {seed}: {', '.join(reasons.get(str(seed), [])) or 'failed'}"
+                for seed in fail["failed_seeds"]
+            )
+            + ")"
+        )
+    text += f". Criterion: {fail.get('criterion', 'not stated')}."
+    if "n_below_target" in fail:
+        text += f" Runs below the target on their own: {fail['n_below_target']} of {n_runs}"
+        text += f"; target: {fail['target']}." if fail.get("target") else "."
+    return text
 
 
 def figure(report: dict[str, Any], path: Path) -> Path | None:
@@ -382,6 +430,8 @@ class BenchmarkReport(SphinxDirective):
                     )
                 )
             out.append(table(*rows_of))
+            if caption == "Headline metrics" and failures(report):
+                out.append(nodes.paragraph(text=failures(report)))
             if caption == "Headline metrics" and image is not None:
                 docdir = Path(self.env.doc2path(self.env.docname)).parent
                 uri = Path("/") / image.relative_to(srcdir)  # absolute: from the source root
