@@ -1,7 +1,7 @@
 # The README's two commands:
 #   make all    set up, execute every notebook in the `cpu` profile, build the book
 #   make test   set up, run the whole test suite (this is what .ci/run calls)
-# Other targets: setup, course, book, student, bench, lint, system-deps, clean.
+# Other targets: setup, course, book, student, bench, bench-check, compat, lint, system-deps, clean.
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -18,7 +18,7 @@ TEST_BOOK      := build/test-book
 # the smoke run's claims ledger (helpers.claims), shown on the test book's report page
 TEST_CLAIMS    := $(CURDIR)/build/test-claims
 
-.PHONY: all setup course book student bench test lint system-deps clean
+.PHONY: all setup course book student bench bench-check compat test lint system-deps clean
 
 all: course book
 
@@ -61,7 +61,7 @@ test: setup
 	rm -rf $(TEST_CLAIMS)
 	DL4H_PROFILE=smoke DL4H_TEST_BOOK=$(TEST_BOOK) DL4H_CLAIMS=$(TEST_CLAIMS) DL4H_EXERCISES=strict \
 	    $(BIN)/python -m pytest \
-	    --nbmake --overwrite --nbmake-timeout=900 tests $(TEST_BOOK)/notebooks
+	    --durations=25 --nbmake --overwrite --nbmake-timeout=900 tests $(TEST_BOOK)/notebooks
 
 # The benchmarks (fixed seeds, JSON reports read by the book's results page). In `cpu` they
 # take several hours on 2 cores (measured per report in its provenance); `gpu` uses 224-pixel
@@ -86,6 +86,22 @@ bench: setup
 	    --out $(REPORTS)/ehr_mortality_$(PROFILE).json
 	for cohort in support gbsg whas; do $(BIN)/python benchmarks/survival.py --dataset $$cohort \
 	    --profile $(PROFILE) --seeds 0 1 2 --out $(REPORTS)/survival_$${cohort}_$(PROFILE).json || exit 1; done
+
+# Re-run committed reports with the command in their provenance (into build/bench-check/, the
+# committed report is not overwritten) and compare each headline mean with the committed mean
+# ± 2 sd (at least 0.01): benchmarks/check.py. CHECK= names reports (default: all of them, hours
+# on 2 cores); RECORD=1 writes the outcome into each report's provenance.reproduced.
+CHECK ?=
+bench-check: setup
+	$(BIN)/python benchmarks/check.py $(CHECK) $(if $(RECORD),--record)
+
+# The versions we claim are the versions we test: the unit tests and the smoke notebooks in
+# one environment at the lower bounds of pyproject.toml and one at the newest releases, under
+# build/compat/; report in build/compat/report.{json,md}. Slow (TensorFlow twice, about 40 min
+# on 2 cores), so not part of `make test` or CI. COMPAT_ENVS=lower runs one environment.
+COMPAT_ENVS ?= lower newest
+compat:
+	nice -n 19 $(PYTHON) tests/compat/run_compat.py --python $(PYTHON) --envs $(COMPAT_ENVS)
 
 lint: setup
 	$(BIN)/ruff check .
