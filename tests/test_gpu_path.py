@@ -5,8 +5,9 @@ and 64-pixel files, the ImageNet backbone with ``weights=None`` offline, the 3D 
 full ECG test split), ``DL4H_MIXED_PRECISION=1`` (the ``mixed_float16`` policy a GPU gets)
 and the tiny sizes of :data:`gpu_path.TINY` injected by papermill, on a data root of real
 files plus labelled test fixtures (tests/gpu_path.py). A gpu-only branch that crashes fails
-the test. The benchmarks' ``gpu`` profiles run the same way (tests/test_benchmarks_gpu_path.py
-is not needed: see ``test_benchmark_gpu_profile`` below).
+the test. The benchmarks' ``gpu`` profiles run the same way, with tiny sizes given by
+``--set KEY=VALUE`` (``test_benchmark_gpu_profile``). Chapter 05 and the volume benchmarks run
+in float32 here (``gpu_path.FLOAT32_ON_CPU`` says why).
 """
 
 from __future__ import annotations
