@@ -1,4 +1,4 @@
-"""A small fully connected network written from scratch in NumPy, for teaching.
+"""A small fully connected network and a 2D convolution written from scratch in NumPy.
 
 The network is checked two ways: against a finite-difference (numerical) gradient, and
 against the same network built in Keras whose gradients TensorFlow computes with
@@ -7,6 +7,11 @@ against the same network built in Keras whose gradients TensorFlow computes with
 Notation: ``a0 = X``; for each layer ``z_l = a_{l-1} W_l + b_l``; hidden layers apply the
 activation, ``a_l = f(z_l)``; the last layer is linear (``z_L`` are the outputs, or logits
 for the ``"bce"`` loss).
+
+The convolution (:func:`conv2d`, :func:`max_pool2d`, :func:`conv_output_size`,
+:func:`receptive_field`) follows Keras' conventions: channels last, cross-correlation (the
+kernel is not flipped), ``"same"`` padding that puts the extra row or column at the bottom
+and right when the total padding is odd.
 """
 
 from __future__ import annotations
@@ -279,14 +284,134 @@ def keras_gradients(model: MLP, X: Any, y: Any) -> tuple[float, list[Array]]:
     return float(value), [np.asarray(g, dtype=np.float64) for g in grads]
 
 
+# --------------------------------------------------------------------------- convolution
+PADDINGS = ("valid", "same")
+
+
+def conv_output_size(n: int, kernel: int, stride: int = 1, padding: str = "valid") -> int:
+    """Length of a convolution's or pooling's output along one axis of length ``n``.
+
+    ``"valid"`` (no padding): ``floor((n - kernel) / stride) + 1``; ``"same"``: zeros are
+    added so that the output has ``ceil(n / stride)`` positions, whatever the kernel.
+    """
+    for name, value in (("n", n), ("kernel", kernel), ("stride", stride)):
+        if int(value) != value or value < 1:
+            raise ValueError(f"{name} must be a positive integer, not {value!r}")
+    if padding == "valid":
+        if kernel > n:
+            raise ValueError(f"a kernel of {kernel} does not fit in {n} pixels without padding")
+        return (n - kernel) // stride + 1
+    if padding == "same":
+        return -(-n // stride)
+    raise ValueError(f"unknown padding {padding!r}; choose one of {', '.join(PADDINGS)}")
+
+
+def _same_padding(n: int, kernel: int, stride: int) -> tuple[int, int]:
+    """Zeros before and after an axis for ``"same"`` padding (the extra one goes after)."""
+    out = -(-n // stride)
+    total = max((out - 1) * stride + kernel - n, 0)
+    return total // 2, total - total // 2
+
+
+def _windows(x: Array, size: tuple[int, int], stride: int, padding: str, fill: float) -> Array:
+    """All ``size`` windows of ``x`` (H, W, C) as an array (out_h, out_w, kh, kw, C)."""
+    kh, kw = size
+    out_h = conv_output_size(x.shape[0], kh, stride, padding)
+    out_w = conv_output_size(x.shape[1], kw, stride, padding)
+    if padding == "same":
+        x = np.pad(
+            x,
+            (_same_padding(x.shape[0], kh, stride), _same_padding(x.shape[1], kw, stride), (0, 0)),
+            constant_values=fill,
+        )
+    windows = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(0, 1))
+    # sliding_window_view puts the window axes last: (H', W', C, kh, kw)
+    windows = windows[: (out_h - 1) * stride + 1 : stride, : (out_w - 1) * stride + 1 : stride]
+    return np.moveaxis(windows, 2, -1)
+
+
+def _as_image(x: Any, name: str = "image") -> Array:
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim == 2:
+        x = x[..., None]
+    if x.ndim != 3 or 0 in x.shape:
+        raise ValueError(
+            f"{name} must be (height, width) or (height, width, channels), not {x.shape}"
+        )
+    return x
+
+
+def conv2d(
+    image: Any,
+    kernel: Any,
+    bias: Any = None,
+    stride: int = 1,
+    padding: str = "valid",
+) -> Array:
+    """A 2D convolution layer's output for one image, by explicit multiply-and-add.
+
+    ``image`` is (H, W) or (H, W, C_in); ``kernel`` is (kh, kw) or (kh, kw, C_in, C_out), the
+    layout of a Keras ``Conv2D`` kernel; ``bias`` has C_out values (default zeros). Each
+    output value is the sum over a kh x kw x C_in window of window times kernel, plus the
+    bias: deep-learning libraries call this cross-correlation a convolution (the kernel is
+    not flipped). Returns (H', W', C_out) with H', W' from :func:`conv_output_size`.
+    """
+    x = _as_image(image)
+    k = np.asarray(kernel, dtype=np.float64)
+    if k.ndim == 2:
+        k = k[:, :, None, None]
+    if k.ndim != 4 or 0 in k.shape:
+        raise ValueError(f"kernel must be (kh, kw) or (kh, kw, C_in, C_out), not {k.shape}")
+    if k.shape[2] != x.shape[2]:
+        raise ValueError(
+            f"the kernel expects {k.shape[2]} input channel(s) but the image has {x.shape[2]}"
+        )
+    b = np.zeros(k.shape[3]) if bias is None else np.asarray(bias, dtype=np.float64).reshape(-1)
+    if b.shape != (k.shape[3],):
+        raise ValueError(f"bias must have {k.shape[3]} values (one per filter), not {b.size}")
+    windows = _windows(x, k.shape[:2], int(stride), padding, 0.0)
+    return np.einsum("hwijc,ijco->hwo", windows, k) + b
+
+
+def max_pool2d(
+    image: Any, size: int = 2, stride: int | None = None, padding: str = "valid"
+) -> Array:
+    """Max pooling of (H, W) or (H, W, C): the largest value of each ``size`` x ``size``
+    window, channel by channel (``stride`` defaults to ``size``, as in Keras)."""
+    x = _as_image(image)
+    windows = _windows(x, (size, size), int(stride or size), padding, -np.inf)
+    return windows.max(axis=(2, 3))
+
+
+def receptive_field(layers: Sequence[tuple[int, int]]) -> int:
+    """Side, in input pixels, of the window one output unit sees after a stack of layers.
+
+    ``layers`` lists (kernel, stride) per layer, input first: a 3 x 3 convolution is
+    ``(3, 1)``, a 2 x 2 max pooling ``(2, 2)``. Each layer widens the field by
+    ``(kernel - 1)`` times the product of the strides before it (the "jump").
+    """
+    size, jump = 1, 1
+    for kernel, stride in layers:
+        if kernel < 1 or stride < 1:
+            raise ValueError(f"kernel and stride must be positive, not ({kernel}, {stride})")
+        size += (kernel - 1) * jump
+        jump *= stride
+    return size
+
+
 __all__ = [
     "ACTIVATIONS",
     "LOSSES",
     "MLP",
+    "PADDINGS",
+    "conv2d",
+    "conv_output_size",
     "get_activation",
     "gradient_check",
     "keras_gradients",
+    "max_pool2d",
     "numerical_gradient",
+    "receptive_field",
     "relative_error",
     "sigmoid",
 ]

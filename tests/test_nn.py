@@ -148,3 +148,109 @@ def test_relative_error_scale():
     assert nn.relative_error([1.0, 2.0], [1.0, 2.0]) == 0.0
     assert nn.relative_error([1.0], [-1.0]) == pytest.approx(1.0)
     assert nn.relative_error([0.0], [0.0]) == 0.0
+
+
+# --------------------------------------------------------------------------- convolution
+@pytest.mark.parametrize(
+    ("size", "kernel", "stride", "padding", "c_in", "c_out"),
+    [
+        (9, 3, 1, "valid", 1, 1),
+        (9, 3, 1, "same", 1, 2),
+        (10, 3, 2, "same", 2, 3),  # odd total padding: the extra zero goes bottom/right
+        (11, 5, 2, "valid", 3, 2),
+        (8, 4, 3, "same", 1, 1),
+    ],
+)
+def test_conv2d_matches_keras(size, kernel, stride, padding, c_in, c_out):
+    import keras
+
+    rng = np.random.default_rng(size + kernel + stride)
+    image = rng.normal(size=(size, size + 1, c_in))
+    weights = rng.normal(size=(kernel, kernel, c_in, c_out))
+    bias = rng.normal(size=c_out)
+    layer = keras.layers.Conv2D(c_out, kernel, strides=stride, padding=padding, dtype="float64")
+    layer.build((1, size, size + 1, c_in))
+    layer.set_weights([weights, bias])
+    expected = np.asarray(layer(image[None]))[0]
+    ours = nn.conv2d(image, weights, bias, stride=stride, padding=padding)
+    assert ours.shape == expected.shape
+    assert ours.shape[:2] == (
+        nn.conv_output_size(size, kernel, stride, padding),
+        nn.conv_output_size(size + 1, kernel, stride, padding),
+    )
+    np.testing.assert_allclose(ours, expected, rtol=1e-10, atol=1e-10)
+
+
+def test_conv2d_by_hand_on_a_small_image():
+    image = np.arange(16.0).reshape(4, 4)
+    kernel = np.array([[1.0, 0.0], [0.0, -1.0]])  # top-left minus bottom-right
+    out = nn.conv2d(image, kernel)
+    assert out.shape == (3, 3, 1)
+    assert np.all(out == -5.0)  # x[i, j] - x[i+1, j+1] = -(4 + 1) everywhere
+    assert nn.conv2d(image, kernel, bias=[2.0], stride=2).shape == (2, 2, 1)
+
+
+@pytest.mark.parametrize(
+    ("size", "pool", "padding"), [(8, 2, "valid"), (7, 2, "same"), (9, 3, "valid")]
+)
+def test_max_pool2d_matches_keras(size, pool, padding):
+    import keras
+
+    image = np.random.default_rng(size).normal(size=(size, size, 2))
+    expected = np.asarray(
+        keras.layers.MaxPooling2D(pool, padding=padding, dtype="float64")(image[None])
+    )[0]
+    np.testing.assert_allclose(nn.max_pool2d(image, pool, padding=padding), expected)
+
+
+def test_conv_output_size_and_receptive_field():
+    assert nn.conv_output_size(28, 3) == 26
+    assert nn.conv_output_size(28, 3, padding="same") == 28
+    assert nn.conv_output_size(28, 3, stride=2, padding="same") == 14
+    assert nn.conv_output_size(28, 2, stride=2) == 14
+    assert nn.receptive_field([(3, 1)]) == 3
+    assert nn.receptive_field([(3, 1), (3, 1)]) == 5
+    # conv 3, pool 2, conv 3: the second conv's 3 positions are 2 input pixels apart
+    assert nn.receptive_field([(3, 1), (2, 2), (3, 1)]) == 3 + 1 + 2 * 2
+    assert nn.receptive_field([]) == 1
+
+
+def test_receptive_field_matches_the_gradient_footprint():
+    """The formula agrees with the input pixels that move a central output of Keras layers
+    (average pooling: max pooling passes the gradient to one pixel per window only)."""
+    import keras
+    import tensorflow as tf
+
+    stack = [(3, 1), (2, 2), (3, 1), (2, 2), (3, 1)]
+    layers = [
+        keras.layers.Conv2D(1, k, padding="same", kernel_initializer="ones")
+        if s == 1
+        else keras.layers.AveragePooling2D(k)
+        for k, s in stack
+    ]
+    net = keras.Sequential([keras.Input((32, 32, 1)), *layers])
+    x = tf.Variable(np.random.default_rng(0).uniform(1, 2, size=(1, 32, 32, 1)).astype("float32"))
+    with tf.GradientTape() as tape:
+        out = net(x)
+        centre = out[0, out.shape[1] // 2, out.shape[2] // 2, 0]
+    grad = np.asarray(tape.gradient(centre, x))[0, :, :, 0]
+    rows, cols = np.nonzero(grad)
+    assert rows.max() - rows.min() + 1 == nn.receptive_field(stack)
+    assert cols.max() - cols.min() + 1 == nn.receptive_field(stack)
+
+
+def test_convolution_rejects_bad_input():
+    with pytest.raises(ValueError, match="input channel"):
+        nn.conv2d(np.zeros((5, 5, 3)), np.zeros((3, 3, 1, 4)))
+    with pytest.raises(ValueError, match="kernel must be"):
+        nn.conv2d(np.zeros((5, 5)), np.zeros(3))
+    with pytest.raises(ValueError, match="image must be"):
+        nn.conv2d(np.zeros(5), np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="does not fit"):
+        nn.conv2d(np.zeros((2, 2)), np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="unknown padding"):
+        nn.conv_output_size(5, 3, padding="full")
+    with pytest.raises(ValueError, match="bias"):
+        nn.conv2d(np.zeros((5, 5)), np.zeros((3, 3)), bias=[1.0, 2.0])
+    with pytest.raises(ValueError, match="positive"):
+        nn.receptive_field([(0, 1)])
