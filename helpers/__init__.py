@@ -5,7 +5,7 @@
 - :mod:`helpers.evaluation`: clinical metrics, bootstrap intervals, thresholds, calibration;
 - :mod:`helpers.plotting`: the course's plotting theme and shared figures;
 - :mod:`helpers.nn`: a from-scratch NumPy network with backpropagation and gradient
-  checks, mirrored in Keras;
+  checks, mirrored in Keras, and a 2D convolution, pooling and receptive field by hand;
 - :mod:`helpers.models`: the CNN builders, chapter 04's training recipe
   (``fit_classifier``), Grad-CAM and feature extraction shared by the image chapters and
   benchmarks;
@@ -23,11 +23,14 @@
 - :mod:`helpers.ehr`: PhysioNet 2012 ICU stays (parsing, hourly grid, mask, time gaps,
   cache), the Raindrop splits, the DeepSurv cohorts and survival metrics;
   :mod:`helpers.ehr_models`: the GRU-D layer, the mortality models and the Cox loss;
+- :mod:`helpers.leakage`: near-duplicate images across splits (nearest-neighbour distances,
+  a threshold calibrated on unrelated images, duplicate clusters) and a grouped validation
+  split that keeps each cluster on one side;
 - :mod:`helpers.exercises`: the exercise checks and the student edition;
 - :mod:`helpers.course`: the course runner behind ``make course`` (papermill, timings).
 """
 
 # Importing the package imports nothing heavy: helpers.data, evaluation, trust, plotting,
-# dicom, claims, volumes, ehr and exercises work without TensorFlow. helpers.config imports TensorFlow once, with its
+# dicom, claims, volumes, ehr, leakage and exercises work without TensorFlow. helpers.config imports TensorFlow once, with its
 # C++ start-up messages silenced, and every module that needs Keras (models, gan, sequences)
 # imports config first; a notebook that imports helpers.config before keras sees no noise.

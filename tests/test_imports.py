@@ -18,6 +18,7 @@ LIGHT = [
     "helpers.claims",
     "helpers.dicom",
     "helpers.nn",
+    "helpers.leakage",
     "helpers.volumes",
     "helpers.ehr",
     "helpers.exercises",
