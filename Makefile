@@ -72,6 +72,10 @@ VOLUME_SIZE ?= $(if $(filter gpu,$(PROFILE)),64,28)
 bench: setup
 	$(BIN)/python benchmarks/cnn_medmnist.py --dataset pneumoniamnist --size $(BENCH_SIZE) \
 	    --profile $(PROFILE) --seeds 0 1 2 --out $(REPORTS)/cnn_pneumoniamnist_$(BENCH_SIZE)_$(PROFILE).json
+	$(BIN)/python benchmarks/cnn_medmnist.py --dataset retinamnist --size 28 \
+	    --profile $(PROFILE) --seeds 0 1 2 --out $(REPORTS)/cnn_retinamnist_28_$(PROFILE).json
+	$(BIN)/python benchmarks/pneumonia_leakage.py --profile $(PROFILE) --seeds 0 1 2 \
+	    --out $(REPORTS)/pneumonia_leakage_$(PROFILE).json
 	$(BIN)/python benchmarks/rnn_sequences.py --task splice --profile $(PROFILE) --seeds 0 1 2 \
 	    --out $(REPORTS)/rnn_splice_$(PROFILE).json
 	$(BIN)/python benchmarks/rnn_sequences.py --task ecg5000 --profile $(PROFILE) --seeds 0 1 2 \

@@ -92,12 +92,24 @@ class PerImageStandardization(keras.layers.Layer):
     Film brightness and contrast depend on exposure and on the X-ray machine as much as on
     the patient; standardising every image removes that global cue, so the network has to
     use the pattern inside the lungs instead.
+
+    With ``per_channel`` each colour channel is standardised on its own: a fundus camera's
+    or a stain's colour balance (a per-channel gain and offset) is removed as well. For
+    grey-scale images both settings give the same result.
     """
 
+    def __init__(self, per_channel: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.per_channel = bool(per_channel)
+
     def call(self, inputs):
-        mean = keras.ops.mean(inputs, axis=(1, 2, 3), keepdims=True)
-        std = keras.ops.std(inputs, axis=(1, 2, 3), keepdims=True)
+        axes = (1, 2) if self.per_channel else (1, 2, 3)
+        mean = keras.ops.mean(inputs, axis=axes, keepdims=True)
+        std = keras.ops.std(inputs, axis=axes, keepdims=True)
         return (inputs - mean) / (std + 1e-3)
+
+    def get_config(self):
+        return {**super().get_config(), "per_channel": self.per_channel}
 
 
 def chest_augmentation(
@@ -125,6 +137,185 @@ def chest_augmentation(
     )
 
 
+#: Augmentation by imaging modality (:func:`augmentation_for`). Each entry lists the
+#: random transforms that leave the label unchanged for that kind of image, and the
+#: deterministic transforms averaged at test time (``tta``, see :func:`predict_tta`).
+#: Flips are only allowed where laterality carries no information for the label:
+#: a chest film or a CT slice with left/right organ labels must never be mirrored; a
+#: fundus photograph graded for diabetic retinopathy, a skin lesion or a microscopy tile
+#: can be flipped and rotated freely. Brightness and per-channel contrast jitter are not
+#: listed: the per-image (per-channel) standardisation of the builders removes them anyway.
+MODALITIES: dict[str, dict[str, Any]] = {
+    "chest_xray": {
+        "why": "projection radiographs: small positioning and exposure changes; no flips "
+        "(the heart is on the left)",
+        "rotation_deg": 10.0,
+        "shift": 0.08,
+        "zoom": 0.1,
+        "contrast": 0.2,
+        "flip": None,
+        "fill_mode": "nearest",
+        "saturation": 0.0,
+        "tta": ("identity",),
+    },
+    "fundus": {
+        "why": "colour fundus photographs graded for a disease: the grade does not depend on "
+        "which eye or on the image's orientation, so flips and any rotation are allowed; "
+        "mild saturation jitter for camera colour differences; black surround",
+        "rotation_deg": 180.0,
+        "shift": 0.05,
+        "zoom": 0.1,
+        "contrast": 0.0,
+        "flip": "horizontal_and_vertical",
+        "fill_mode": "constant",
+        "saturation": 0.2,
+        "tta": ("identity", "flip_h", "flip_v", "rot180"),
+    },
+    "dermoscopy": {
+        "why": "skin-lesion photographs: no canonical orientation; flips and rotations",
+        "rotation_deg": 180.0,
+        "shift": 0.05,
+        "zoom": 0.1,
+        "contrast": 0.0,
+        "flip": "horizontal_and_vertical",
+        "fill_mode": "reflect",
+        "saturation": 0.2,
+        "tta": ("identity", "flip_h", "flip_v", "rot180"),
+    },
+    "microscopy": {
+        "why": "histology, blood smears, tissue sections: no canonical orientation; flips "
+        "and rotations; stain colour varies",
+        "rotation_deg": 180.0,
+        "shift": 0.05,
+        "zoom": 0.05,
+        "contrast": 0.0,
+        "flip": "horizontal_and_vertical",
+        "fill_mode": "reflect",
+        "saturation": 0.2,
+        "tta": ("identity", "flip_h", "flip_v", "rot180"),
+    },
+    "cross_section": {
+        "why": "ultrasound and OCT B-scans: depth runs top to bottom (no vertical flip); a "
+        "left-right mirror shows the same tissue",
+        "rotation_deg": 10.0,
+        "shift": 0.08,
+        "zoom": 0.1,
+        "contrast": 0.0,
+        "flip": "horizontal",
+        "fill_mode": "nearest",
+        "saturation": 0.0,
+        "tta": ("identity", "flip_h"),
+    },
+    "default": {
+        "why": "unknown or laterality-sensitive images (e.g. CT slices whose labels say left "
+        "or right): small geometric changes only, no flips",
+        "rotation_deg": 10.0,
+        "shift": 0.08,
+        "zoom": 0.1,
+        "contrast": 0.0,
+        "flip": None,
+        "fill_mode": "nearest",
+        "saturation": 0.0,
+        "tta": ("identity",),
+    },
+}
+
+#: The imaging modality of each MedMNIST 2D set (MedMNIST v2, Yang et al. 2023).
+MEDMNIST_MODALITY: dict[str, str] = {
+    "pneumoniamnist": "chest_xray",
+    "chestmnist": "chest_xray",
+    "retinamnist": "fundus",
+    "dermamnist": "dermoscopy",
+    "pathmnist": "microscopy",
+    "bloodmnist": "microscopy",
+    "tissuemnist": "microscopy",
+    "breastmnist": "cross_section",
+    "octmnist": "cross_section",
+    "organamnist": "default",  # CT slices: labels name left and right organs
+    "organcmnist": "default",
+    "organsmnist": "default",
+}
+
+
+def modality_of(name: str) -> str:
+    """The :data:`MODALITIES` key for a MedMNIST flag (``'retinamnist'`` -> ``'fundus'``),
+    or ``name`` itself when it already is a modality; anything else gets ``'default'``.
+    A size suffix (``'retinamnist_64'``) is ignored."""
+    key = str(name).strip().lower()
+    if key in MODALITIES:
+        return key
+    flag = key.split("_")[0] if key.rsplit("_", 1)[-1].isdigit() else key
+    return MEDMNIST_MODALITY.get(flag, "default")
+
+
+def augmentation_for(name: str, seed: int | None = None) -> keras.Sequential:
+    """Training-time augmentation for a dataset or modality (see :data:`MODALITIES`).
+
+    ``name`` is a MedMNIST flag (``'pneumoniamnist'``, ``'retinamnist'``...) or a modality
+    (``'chest_xray'``, ``'fundus'``, ...). Chest films get exactly :func:`chest_augmentation`;
+    fundus photographs, skin and microscopy images also get flips and any rotation, and
+    colour images a mild saturation jitter. The layers act only during training.
+    """
+    modality = modality_of(name)
+    spec = MODALITIES[modality]
+    if modality == "chest_xray":
+        return chest_augmentation(seed=seed)
+    layers: list[keras.Layer] = []
+    if spec["flip"]:
+        layers.append(keras.layers.RandomFlip(spec["flip"], seed=seed))
+    fill = spec["fill_mode"]
+    layers += [
+        keras.layers.RandomRotation(spec["rotation_deg"] / 360.0, fill_mode=fill, seed=seed),
+        keras.layers.RandomTranslation(spec["shift"], spec["shift"], fill_mode=fill, seed=seed),
+        keras.layers.RandomZoom(spec["zoom"], fill_mode=fill, seed=seed),
+    ]
+    if spec["contrast"]:
+        layers.append(keras.layers.RandomContrast(spec["contrast"], seed=seed))
+    if spec["saturation"]:
+        layers.append(_SaturationJitter(spec["saturation"], seed=seed))
+    return keras.Sequential(layers, name="augmentation")
+
+
+@keras.saving.register_keras_serializable(package="dl4h")
+class _SaturationJitter(keras.layers.Layer):
+    """Blend each colour image with its grey version by a random factor in
+    ``[1 - amount, 1 + amount]`` (training only); grey-scale inputs pass unchanged."""
+
+    def __init__(self, amount: float = 0.2, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.amount = float(amount)
+        self.seed = seed
+        self.generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, training=None):
+        if not training or inputs.shape[-1] != 3:
+            return inputs
+        n = keras.ops.shape(inputs)[0]
+        factor = keras.random.uniform(
+            (n, 1, 1, 1), 1 - self.amount, 1 + self.amount, seed=self.generator
+        )
+        factor = keras.ops.cast(factor, inputs.dtype)
+        grey = keras.ops.mean(inputs, axis=-1, keepdims=True)
+        return keras.ops.clip(grey + factor * (inputs - grey), 0.0, 1.0)
+
+    def get_config(self):
+        return {**super().get_config(), "amount": self.amount, "seed": self.seed}
+
+
+#: Deterministic image transforms for test-time augmentation, on ``(n, h, w, c)`` arrays.
+TTA_TRANSFORMS = {
+    "identity": lambda x: x,
+    "flip_h": lambda x: x[:, :, ::-1],
+    "flip_v": lambda x: x[:, ::-1],
+    "rot180": lambda x: x[:, ::-1, ::-1],
+}
+
+
+def tta_for(name: str) -> tuple[str, ...]:
+    """The test-time transforms allowed for a dataset or modality (:data:`MODALITIES`)."""
+    return tuple(MODALITIES[modality_of(name)]["tta"])
+
+
 def improved_cnn(
     input_shape: Sequence[int] = (28, 28, 1),
     n_classes: int = 1,
@@ -142,8 +333,9 @@ def improved_cnn(
     1. augmentation, active only in training: ``augment=True`` uses
        :func:`chest_augmentation` (made for chest films: no flips), ``False`` none, or pass
        any Keras layer or ``Sequential`` suited to another modality;
-    2. with ``standardize``, a :class:`PerImageStandardization` layer (each image to mean 0,
-       sd 1), so the network cannot lean on a film's overall brightness (exposure);
+    2. with ``standardize``, a :class:`PerImageStandardization` layer (each image, and each
+       colour channel of an RGB image, to mean 0, sd 1), so the network cannot lean on a
+       film's overall brightness (exposure) or a camera's colour balance;
     3. one block per entry of ``widths``: ``convs_per_block`` 3x3 'same' convolutions, each
        followed by batch normalisation (momentum 0.9, when ``batch_norm``) and ReLU, and a 2x2
        max-pool after every block but the last;
@@ -163,7 +355,7 @@ def improved_cnn(
         augment = chest_augmentation(seed=seed)
     x = augment(inputs) if augment else inputs
     if standardize:
-        x = PerImageStandardization(name="standardize")(x)
+        x = PerImageStandardization(per_channel=True, name="standardize")(x)
     for block, filters in enumerate(widths):
         for k in range(convs_per_block):
             last = block == len(widths) - 1 and k == convs_per_block - 1
@@ -186,6 +378,77 @@ def improved_cnn(
     if dropout:
         x = keras.layers.Dropout(dropout, name="dropout")(x)
     return keras.Model(inputs, _head(x, n_classes), name="improved_cnn")
+
+
+def small_resnet(
+    input_shape: Sequence[int] = (28, 28, 1),
+    n_classes: int = 1,
+    *,
+    widths: Sequence[int] = (32, 64, 128),
+    blocks_per_stage: int = 1,
+    dropout: float = 0.3,
+    augment: bool | keras.Layer = True,
+    standardize: bool = True,
+    seed: int | None = None,
+) -> keras.Model:
+    """A small residual network (He et al., CVPR 2016) for 28-64 px medical images.
+
+    Augmentation and per-image (per-channel) standardisation as in :func:`improved_cnn`,
+    a 3x3 stem convolution with ``widths[0]`` filters, then one stage per entry of
+    ``widths`` with ``blocks_per_stage`` basic residual blocks (two 3x3 convolutions with
+    batch normalisation, the input added back before the last ReLU; the first block of
+    every stage but the first halves the resolution with stride 2 and projects the shortcut
+    with a 1x1 convolution). Then global average pooling (``gap``), dropout and the
+    ``logits``/``probability`` head. The last convolution is named ``last_conv``.
+    """
+    height, width, channels = check_input_shape(input_shape, min_size=2 ** len(widths))
+    if not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1), not {dropout}")
+    if blocks_per_stage < 1:
+        raise ValueError(f"blocks_per_stage must be >= 1, not {blocks_per_stage}")
+    layers = keras.layers
+
+    def bn(name: str) -> keras.Layer:
+        return layers.BatchNormalization(momentum=0.9, name=name)  # see improved_cnn
+
+    inputs = keras.Input((height, width, channels), name="image")
+    if augment is True:
+        augment = chest_augmentation(seed=seed)
+    x = augment(inputs) if augment else inputs
+    if standardize:
+        x = PerImageStandardization(per_channel=True, name="standardize")(x)
+    x = layers.Conv2D(widths[0], 3, padding="same", use_bias=False, name="stem")(x)
+    x = layers.Activation("relu", name="stem_relu")(bn("stem_bn")(x))
+    for stage, filters in enumerate(widths):
+        for block in range(blocks_per_stage):
+            name = f"s{stage}b{block}"
+            stride = 2 if stage > 0 and block == 0 else 1
+            last = stage == len(widths) - 1 and block == blocks_per_stage - 1
+            shortcut = x
+            if stride != 1 or x.shape[-1] != filters:
+                shortcut = layers.Conv2D(
+                    filters, 1, strides=stride, use_bias=False, name=f"{name}_proj"
+                )(x)
+                shortcut = bn(f"{name}_proj_bn")(shortcut)
+            y = layers.Conv2D(
+                filters, 3, strides=stride, padding="same", use_bias=False, name=f"{name}_conv1"
+            )(x)
+            y = layers.Activation("relu", name=f"{name}_relu1")(bn(f"{name}_bn1")(y))
+            y = layers.Conv2D(
+                filters,
+                3,
+                padding="same",
+                use_bias=False,
+                name="last_conv" if last else f"{name}_conv2",
+            )(y)
+            y = bn(f"{name}_bn2")(y)
+            x = layers.Activation("relu", name=f"{name}_out")(
+                layers.Add(name=f"{name}_add")([shortcut, y])
+            )
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    if dropout:
+        x = layers.Dropout(dropout, name="dropout")(x)
+    return keras.Model(inputs, _head(x, n_classes), name="small_resnet")
 
 
 def _weights_offline() -> bool:
@@ -280,7 +543,7 @@ def training_callbacks(
     checkpoint_path: str | Path | None = None,
     *,
     monitor: str = "val_auc",
-    patience: int = 8,
+    patience: int | None = 8,
     min_epochs: int = 0,
     lr_patience: int | None = 3,
     lr_factor: float = 0.5,
@@ -289,23 +552,26 @@ def training_callbacks(
     """Early stopping (best weights restored), an LR schedule and checkpointing on ``monitor``.
 
     Training stops after ``patience`` epochs without a better ``monitor`` (validation AUC by
-    default, maximised) and the best epoch's weights are put back; the first ``min_epochs``
+    default, maximised) and the best epoch's weights are put back (``patience=None``: no early
+    stopping, the last epoch's weights stay); the first ``min_epochs``
     epochs, while batch-norm statistics and the metric are still noisy, can neither stop
     training nor be chosen as the best (the checkpoint file does not wait). ``lr_patience`` epochs
     without progress halve the learning rate (``None`` switches the schedule off). With a
     ``checkpoint_path`` (ending in ``.weights.h5``) the best weights are also written to disk.
     """
     mode = "min" if "loss" in monitor else "max"
-    callbacks: list[keras.callbacks.Callback] = [
-        keras.callbacks.EarlyStopping(
-            monitor=monitor,
-            mode=mode,
-            patience=patience,
-            start_from_epoch=min_epochs,
-            restore_best_weights=True,
-            verbose=0,
-        ),
-    ]
+    callbacks: list[keras.callbacks.Callback] = []
+    if patience is not None:  # None: no early stopping, the last epoch's weights stay
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor=monitor,
+                mode=mode,
+                patience=patience,
+                start_from_epoch=min_epochs,
+                restore_best_weights=True,
+                verbose=0,
+            )
+        )
     if lr_patience is not None:
         callbacks.append(
             keras.callbacks.ReduceLROnPlateau(
@@ -360,13 +626,14 @@ def train(
     epochs: int,
     batch_size: int = 64,
     monitor: str = "val_loss",
-    patience: int = 8,
+    patience: int | None = 8,
     min_epochs: int = 0,
     lr_patience: int | None = None,
     lr_factor: float | None = 0.5,
     min_lr: float = 1e-5,
     class_weight: dict[int, float] | None = None,
     checkpoint_path: str | Path | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> dict[str, Any]:
     """The course's one early-stopping loop, for any compiled model (images or sequences).
 
@@ -378,13 +645,15 @@ def train(
     ``min_lr``. The test set never enters here. Returns the Keras history as a dict (one
     value per epoch run for each metric) plus ``best_epoch`` (1-based: the epoch whose
     weights the model now holds) and ``epochs_run``. Mismatched lengths raise ``ValueError``.
+    ``patience=None`` trains all ``epochs`` and keeps the last epoch's weights (for a fixed
+    schedule); ``callbacks`` are added to the loop's own.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
     for name, x, y in (("training", x_train, y_train), ("validation", x_val, y_val)):
         if len(x) != len(y):
             raise ValueError(f"{len(x)} {name} inputs but {len(y)} labels")
-    schedule = None if lr_factor is None else (lr_patience or max(1, patience // 2))
+    schedule = None if lr_factor is None else (lr_patience or max(1, (patience or 2) // 2))
     history = model.fit(
         x_train,
         y_train,
@@ -401,11 +670,12 @@ def train(
             lr_patience=schedule,
             lr_factor=lr_factor or 0.5,
             min_lr=min_lr,
-        ),
+        )
+        + list(callbacks),
     ).history
     values = np.asarray(history[monitor], dtype=float)
     eligible = values[min_epochs:]
-    if eligible.size == 0:  # nothing could be chosen: the last epoch's weights stay
+    if eligible.size == 0 or patience is None:  # the last epoch's weights stay
         best = len(values)
     else:
         pick = np.argmin if "loss" in monitor else np.argmax
@@ -428,6 +698,8 @@ def fit_classifier(
     lr_patience: int | None = 3,
     class_weight: bool = True,
     checkpoint_path: str | Path | None = None,
+    schedule: str = "plateau",
+    snapshots: int = 0,
 ) -> dict[str, Any]:
     """Chapter 04's training recipe: compile, class weights, early stopping on validation AUC.
 
@@ -439,9 +711,18 @@ def fit_classifier(
     off); the epoch with the best validation AUC after ``min_epochs`` is restored. Returns
     what :func:`train` returns: the history (``result["val_auc"]`` has one value per epoch
     run), ``best_epoch`` and ``epochs_run``.
+
+    ``schedule="cosine"`` is the fixed-length alternative: the learning rate follows a
+    cosine from ``learning_rate`` to 0 over all ``epochs`` (Loshchilov & Hutter, ICLR 2017),
+    with no early stopping and no plateau schedule; the last epoch's weights stay. With
+    ``snapshots=k`` the weights of the last ``k`` epochs are also returned, as
+    ``result["snapshots"]`` (a list of weight lists, oldest first) for a snapshot ensemble
+    (:func:`predict_tta`).
     """
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
+    if schedule not in ("plateau", "cosine"):
+        raise ValueError(f"schedule must be 'plateau' or 'cosine', not {schedule!r}")
     n_out = int(model.output_shape[-1])
 
     def targets(labels: np.ndarray, name: str) -> np.ndarray:
@@ -455,8 +736,13 @@ def fit_classifier(
             return labels.astype("float32")
         return np.eye(n_out, dtype="float32")[labels.astype(int)]
 
+    cosine = schedule == "cosine"
+    if cosine:
+        steps = epochs * int(np.ceil(len(x_train) / batch_size))
+        learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, steps)
     compile_model(model, learning_rate)
-    return train(
+    collector = _Snapshots(epochs, snapshots)
+    result = train(
         model,
         x_train,
         targets(y_train, "y_train"),
@@ -465,13 +751,62 @@ def fit_classifier(
         epochs=epochs,
         batch_size=batch_size,
         monitor="val_auc",
-        patience=patience,
+        patience=None if cosine else patience,
         min_epochs=min_epochs,
-        lr_patience=lr_patience,
-        lr_factor=None if lr_patience is None else 0.5,
+        lr_patience=None if cosine else lr_patience,
+        lr_factor=None if cosine or lr_patience is None else 0.5,
         class_weight=balanced_class_weight(y_train) if class_weight else None,
         checkpoint_path=checkpoint_path,
+        callbacks=[collector] if snapshots else [],
     )
+    if snapshots:
+        result["snapshots"] = collector.weights
+    return result
+
+
+class _Snapshots(keras.callbacks.Callback):
+    """Keep copies of the weights after each of the last ``keep`` of ``epochs`` epochs."""
+
+    def __init__(self, epochs: int, keep: int):
+        super().__init__()
+        self.first = epochs - keep
+        self.weights: list[list[np.ndarray]] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch >= self.first:
+            self.weights.append([np.array(w) for w in self.model.get_weights()])
+
+
+def predict_tta(
+    model: keras.Model,
+    x: np.ndarray,
+    transforms: Sequence[str] = ("identity",),
+    snapshots: Sequence[Sequence[np.ndarray]] | None = None,
+    batch_size: int = 256,
+) -> np.ndarray:
+    """Probabilities averaged over test-time transforms and weight snapshots.
+
+    ``transforms`` are names from :data:`TTA_TRANSFORMS` (:func:`tta_for` gives those
+    a modality allows: flips for fundus photographs, none for chest films); ``snapshots``
+    are weight lists (``fit_classifier(..., snapshots=k)["snapshots"]``), each loaded in
+    turn; the model keeps the last one's weights afterwards. Without either this is
+    ``model.predict``. Returns ``(n, outputs)`` like ``model.predict``.
+    """
+    x = _check_images(model, x)
+    unknown = [t for t in transforms if t not in TTA_TRANSFORMS]
+    if unknown or not transforms:
+        raise ValueError(f"transforms must be names from {list(TTA_TRANSFORMS)}, got {unknown}")
+    total = None
+    count = 0
+    for weights in snapshots or [None]:
+        if weights is not None:
+            model.set_weights(weights)
+        for name in transforms:
+            view = np.ascontiguousarray(TTA_TRANSFORMS[name](x))
+            out = np.asarray(model.predict(view, batch_size=batch_size, verbose=0), np.float64)
+            total = out if total is None else total + out
+            count += 1
+    return total / count
 
 
 def reference_classifier(

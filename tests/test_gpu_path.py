@@ -154,6 +154,8 @@ BENCHMARKS = {
                       "n_boot=20"],
     "survival": ["--dataset", "gbsg", "--seeds", "0",
                  "--set", "epochs=2", "trees=10", "n_train=300"],
+    "pneumonia_leakage": ["--seeds", "0", "--set", "max_epochs=1", "min_epochs=0",
+                          "n_train=256", "n_boot=20", "n_permutations=2"],
 }  # fmt: skip
 
 

@@ -45,6 +45,10 @@ BUILDERS = {
         lambda: models.improved_cnn((28, 28, 3), 3, widths=(8, 16), seed=0),
         lambda: _x((4, 28, 28, 3)),
     ),
+    "models.small_resnet(5 classes)": (
+        lambda: models.small_resnet((28, 28, 3), 5, widths=(8, 16), seed=0),
+        lambda: _x((4, 28, 28, 3)),
+    ),
     "models.pretrained_backbone": (
         lambda: models.pretrained_backbone((32, 32, 1), weights=None, seed=0),
         lambda: _x((2, 32, 32, 1)),
