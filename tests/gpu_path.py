@@ -58,6 +58,10 @@ TINY: dict[str, dict[str, object]] = {
         "N_SEEDS": 1,
         "MAX_EPOCHS": 1,
         "N_BOOT": 20,
+        "RES_DEPTH": 5,
+        "N_RES": 64,
+        "RES_EPOCHS": 1,
+        "VALIDATION": "official",  # the fixture's 64 pooled films are too few for 10 grouped folds
     },
     "05_volumes_and_segmentation": {
         "EPOCHS_3D": 1,

@@ -254,7 +254,7 @@ BUGS = {
     "Three channels in, one channel out": {
         "links": [
             "notebooks/03_medical_image_preprocessing.ipynb#4--the-articles-preprocessing-run-as-written",
-            "notebooks/04_cnn_chest_xray.ipynb#2-the-articles-cnn-corrected",
+            "notebooks/04_cnn_chest_xray.ipynb#3-the-articles-cnn-corrected",
         ],
         "tests": {
             "test_models.py": ["test_seed_cnn_matches_the_article_architecture_on_28px"],
@@ -264,7 +264,7 @@ BUGS = {
     "The removed `lr=` argument": {
         "links": [
             "notebooks/03_medical_image_preprocessing.ipynb#4--the-articles-preprocessing-run-as-written",
-            "notebooks/04_cnn_chest_xray.ipynb#2-the-articles-cnn-corrected",
+            "notebooks/04_cnn_chest_xray.ipynb#3-the-articles-cnn-corrected",
         ],
         "tests": {"test_dicom.py": ["test_keras3_adam_rejects_lr"]},
     },
@@ -294,9 +294,9 @@ FAQ = {
     "What stands in the way of deep learning in healthcare?": "notebooks/01_deep_learning_vs_machine_learning.ipynb#31-missing-values",
     "Where is deep learning in healthcare heading?": "notebooks/09_trustworthy_clinical_ai.ipynb#6-future-directions-and-what-stands-in-the-way",
     "Do I need a GPU?": "notebooks/00_start_here.ipynb#profiles-one-notebook-three-sizes-of-run",
-    "Why are the images only 28 pixels wide?": "notebooks/04_cnn_chest_xray.ipynb#6-against-the-published-baselines",
-    "Is the chest X-ray model ready for clinical use?": "notebooks/04_cnn_chest_xray.ipynb#5-the-test-set-used-once",
-    "Why not judge a model by its accuracy alone?": "notebooks/04_cnn_chest_xray.ipynb#4-choosing-the-operating-point-on-validation",
+    "Why are the images only 28 pixels wide?": "notebooks/04_cnn_chest_xray.ipynb#7-against-the-published-baselines",
+    "Is the chest X-ray model ready for clinical use?": "notebooks/04_cnn_chest_xray.ipynb#6-the-test-set-used-once",
+    "Why not judge a model by its accuracy alone?": "notebooks/04_cnn_chest_xray.ipynb#5-choosing-the-operating-point-on-validation",
     "Where does the data come from, and may I redistribute it?": f"{GITHUB}data/README.md",
     "How do I run the course without internet?": "notebooks/00_start_here.ipynb#where-the-data-lives",
     "How do I run it on Google Colab?": "notebooks/00_start_here.ipynb#how-to-run-it",
