@@ -280,51 +280,6 @@ def population_statistics(splits: dict[str, tuple[np.ndarray, np.ndarray]]) -> d
     }
 
 
-def _downsample(x: np.ndarray, size: int) -> np.ndarray:
-    factor = x.shape[1] // size
-    n, h, w = len(x), size * factor, size * factor
-    x = x[:, :h, :w, 0].reshape(n, size, factor, size, factor).mean(axis=(2, 4))
-    return x.reshape(n, -1)
-
-
-def domain_auc(
-    features_a: np.ndarray,
-    features_b: np.ndarray,
-    *,
-    c: float,
-    folds: int,
-    seed: int = 0,
-    n_permutations: int = 0,
-) -> dict[str, float]:
-    """Cross-validated AUC of logistic regression telling set ``b`` from set ``a``.
-
-    0.5 means the sets look alike to a linear model; with ``n_permutations`` the same
-    procedure on shuffled set labels gives the chance level (its 95th percentile).
-    """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    x = np.concatenate([features_a, features_b])
-    z = np.r_[np.zeros(len(features_a)), np.ones(len(features_b))]
-    model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000))
-    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
-
-    def auc(labels: np.ndarray) -> float:
-        score = cross_val_predict(model, x, labels, cv=cv, method="predict_proba")[:, 1]
-        return float(roc_auc_score(labels, score))
-
-    result = {"auc": auc(z), "n_a": int(len(features_a)), "n_b": int(len(features_b))}
-    if n_permutations:
-        rng = np.random.default_rng(seed)
-        null = [auc(rng.permutation(z)) for _ in range(n_permutations)]
-        result["null_q95"] = float(np.quantile(null, 0.95))
-        result["null_mean"] = float(np.mean(null))
-    return result
-
-
 def pixel_domain_classifiers(
     splits: dict[str, tuple[np.ndarray, np.ndarray]], plan: dict[str, Any]
 ) -> dict[str, Any]:
@@ -334,24 +289,27 @@ def pixel_domain_classifiers(
     kw = {"c": plan["domain_c"], "folds": plan["domain_folds"]}
     (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = (splits[k] for k in ("train", "val", "test"))
     y_tr, y_va, y_te = y_tr.reshape(-1), y_va.reshape(-1), y_te.reshape(-1)
-    raw = {k: _downsample(x, size) for k, x in (("train", x_tr), ("val", x_va), ("test", x_te))}
+    raw = {
+        k: leakage.pooled_pixels(x, size)
+        for k, x in (("train", x_tr), ("val", x_va), ("test", x_te))
+    }
     std = {k: leakage.standardize_images(v) for k, v in raw.items()}
     control = np.random.default_rng(0).choice(len(x_tr), len(x_va), replace=False)
     out: dict[str, Any] = {
         "features": f"{size} x {size} down-sampled pixels; logistic regression (C="
         f"{plan['domain_c']}), {plan['domain_folds']}-fold cross-validated AUC; null = the same "
         f"on shuffled labels ({plan['n_permutations']} permutations)",
-        "val_vs_test_raw": domain_auc(
+        "val_vs_test_raw": leakage.domain_auc(
             raw["val"], raw["test"], **kw, n_permutations=plan["n_permutations"]
         ),
-        "val_vs_test_standardised": domain_auc(std["val"], std["test"], **kw),
-        "train_vs_val_raw (control)": domain_auc(raw["train"][control], raw["val"], **kw),
+        "val_vs_test_standardised": leakage.domain_auc(std["val"], std["test"], **kw),
+        "train_vs_val_raw (control)": leakage.domain_auc(raw["train"][control], raw["val"], **kw),
     }
     for c, cname in ((0, "normal"), (1, "pneumonia")):
-        out[f"val_vs_test_raw_{cname}_only"] = domain_auc(
+        out[f"val_vs_test_raw_{cname}_only"] = leakage.domain_auc(
             raw["val"][y_va == c], raw["test"][y_te == c], **kw
         )
-        out[f"val_vs_test_standardised_{cname}_only"] = domain_auc(
+        out[f"val_vs_test_standardised_{cname}_only"] = leakage.domain_auc(
             std["val"][y_va == c], std["test"][y_te == c], **kw
         )
     return out
@@ -481,9 +439,11 @@ def run_seed(
     delong = evaluation.delong_test(yt, st_a, st_b)
     # how different do validation and test look to the model itself?
     feats = {k: models.penultimate_features(model_a, x) for k, x in (("val", x_va), ("test", x_te))}
-    dom = domain_auc(feats["val"], feats["test"], c=plan["domain_c"], folds=plan["domain_folds"])
+    dom = leakage.domain_auc(
+        feats["val"], feats["test"], c=plan["domain_c"], folds=plan["domain_folds"]
+    )
     normal_v, normal_t = yv_a == 0, yt == 0
-    dom_normal = domain_auc(
+    dom_normal = leakage.domain_auc(
         feats["val"][normal_v],
         feats["test"][normal_t],
         c=plan["domain_c"],

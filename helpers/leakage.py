@@ -18,7 +18,10 @@ split comes from other children:
   the same group);
 - :func:`grouped_validation_split` cuts a validation split in which no group is on both
   sides, stratified by class as far as the groups allow (scikit-learn's
-  ``StratifiedGroupKFold``).
+  ``StratifiedGroupKFold``);
+- :func:`pooled_pixels` and :func:`domain_auc` ask the other question, whether two splits
+  come from different populations: a cross-validated logistic regression on down-sampled
+  pixels that tries to tell one set from the other (AUC 0.5: it cannot).
 
 Pixel similarity finds copies and near-copies only: two different films of the same child
 taken on different days can be further apart than films of two children, so a grouped split
@@ -32,7 +35,11 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
-from sklearn.model_selection import StratifiedGroupKFold
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, cross_val_predict
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 #: The issue's first rule: standardised-pixel RMS distance below which two films are
 #: pixel-level duplicates (the same film, possibly re-encoded or re-exposed).
@@ -215,3 +222,55 @@ def grouped_validation_split(
     splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     train_index, val_index = next(splitter.split(np.zeros(len(y)), y, g))
     return np.sort(train_index), np.sort(val_index)
+
+
+def pooled_pixels(images: ArrayLike, side: int = 14) -> np.ndarray:
+    """Images ``(n, H, W, 1)`` average-pooled to ``side x side`` pixels, one row per image.
+
+    The pooling factor is ``H // side``; rows and columns beyond ``side * factor`` are
+    dropped (none for 28 or 224 px and ``side=14``).
+    """
+    x = np.asarray(images)  # averaged in its own dtype (float32 films stay float32)
+    if x.ndim != 4 or x.shape[-1] != 1 or min(x.shape[1:3]) < side or len(x) == 0:
+        raise ValueError(
+            f"images must be (n, H, W, 1) with H, W >= {side} and n >= 1, got shape {x.shape}"
+        )
+    factor = x.shape[1] // side
+    n, edge = len(x), side * factor
+    x = x[:, :edge, :edge, 0].reshape(n, side, factor, side, factor).mean(axis=(2, 4))
+    return x.reshape(n, -1)
+
+
+def domain_auc(
+    features_a: ArrayLike,
+    features_b: ArrayLike,
+    *,
+    c: float,
+    folds: int,
+    seed: int = 0,
+    n_permutations: int = 0,
+) -> dict[str, float]:
+    """Cross-validated AUC of logistic regression telling set ``b`` from set ``a``.
+
+    Features are standardised, then a logistic regression (``C=c``) is fitted in ``folds``
+    stratified folds (shuffled with ``seed``); each case is scored by the model that did not
+    see it. 0.5 means the sets look alike to a linear model; with ``n_permutations`` the same
+    procedure on shuffled set labels gives the chance level (its mean and 95th percentile).
+    """
+    a, b = np.asarray(features_a, dtype=np.float64), np.asarray(features_b, dtype=np.float64)
+    x = np.concatenate([a, b])
+    z = np.r_[np.zeros(len(a)), np.ones(len(b))]
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000))
+    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
+
+    def auc(labels: np.ndarray) -> float:
+        score = cross_val_predict(model, x, labels, cv=cv, method="predict_proba")[:, 1]
+        return float(roc_auc_score(labels, score))
+
+    result = {"auc": auc(z), "n_a": int(len(a)), "n_b": int(len(b))}
+    if n_permutations:
+        rng = np.random.default_rng(seed)
+        null = [auc(rng.permutation(z)) for _ in range(n_permutations)]
+        result["null_q95"] = float(np.quantile(null, 0.95))
+        result["null_mean"] = float(np.mean(null))
+    return result

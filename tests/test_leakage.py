@@ -197,3 +197,29 @@ def test_the_module_does_not_import_tensorflow():
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False", "False"]
+
+
+# ----------------------------------------------------------------------------- domain classifier
+def test_pooled_pixels_averages_blocks():
+    images = np.arange(2 * 28 * 28, dtype=np.float64).reshape(2, 28, 28, 1)
+    pooled = leakage.pooled_pixels(images, side=14)
+    assert pooled.shape == (2, 196)
+    block = images[0, :2, :2, 0]
+    assert pooled[0, 0] == block.mean()
+    assert leakage.pooled_pixels(np.zeros((1, 224, 224, 1)), side=14).shape == (1, 196)
+    with pytest.raises(ValueError, match=r"\(n, H, W, 1\)"):
+        leakage.pooled_pixels(np.zeros((2, 28, 28)))
+    with pytest.raises(ValueError, match="H, W >= 14"):
+        leakage.pooled_pixels(np.zeros((2, 8, 8, 1)))
+
+
+def test_domain_auc_tells_different_sets_apart_and_not_alike_ones():
+    rng = np.random.default_rng(0)
+    same_a, same_b = rng.normal(size=(60, 5)), rng.normal(size=(60, 5))
+    shifted = rng.normal(size=(60, 5)) + 2.0
+    alike = leakage.domain_auc(same_a, same_b, c=1.0, folds=5, n_permutations=5)
+    apart = leakage.domain_auc(same_a, shifted, c=1.0, folds=5)
+    assert apart["auc"] > 0.95
+    assert abs(alike["auc"] - 0.5) < 0.2
+    assert alike["n_a"] == alike["n_b"] == 60
+    assert 0.0 <= alike["null_mean"] <= alike["null_q95"] <= 1.0
