@@ -285,8 +285,8 @@ def recipe_text(args: argparse.Namespace, settings: dict[str, Any]) -> str:
             parts.append(f"predictions averaged over the last {snapshots} epochs' weights")
     else:
         parts.append("Adam, LR halved on val-AUC plateau, early stopping on val AUC")
-    if args.tta != "none" and len(models.tta_for(args.dataset)) > 1:
-        parts.append("test-time augmentation: " + ", ".join(models.tta_for(args.dataset)))
+    if len(tta_views(args)) > 1:
+        parts.append("test-time augmentation: " + ", ".join(tta_views(args)))
     return "; ".join(parts)
 
 
@@ -300,6 +300,11 @@ def augmentation_name(args: argparse.Namespace) -> str:
     if args.augmentation == "auto":
         return models.modality_of(args.dataset)
     return "chest_xray" if args.augmentation == "chest" else args.augmentation
+
+
+def tta_views(args: argparse.Namespace) -> tuple[str, ...]:
+    """The test-time views averaged (``('identity',)`` with ``--tta none``)."""
+    return ("identity",) if args.tta == "none" else models.tta_for(args.dataset)
 
 
 def uses_backbone(args: argparse.Namespace) -> bool:
@@ -347,7 +352,7 @@ def fit_seed(
     epochs = args.epochs or settings["max_epochs"]
     snapshots = settings["snapshots"] if args.snapshots is None else args.snapshots
     snapshots = min(snapshots, epochs) if schedule == "cosine" else 0
-    transforms = ("identity",) if args.tta == "none" else models.tta_for(args.dataset)
+    transforms = tta_views(args)
     members = []
     first_history: dict[str, Any] = {}
     started = time.time()
@@ -494,7 +499,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "n_val": len(splits["val"][0]),
             "n_test": len(splits["test"][0]),
             "augmentation": augmentation_name(args),
-            "tta": list(("identity",) if args.tta == "none" else models.tta_for(args.dataset)),
+            "tta": list(tta_views(args)),
             "model": args.model,
             "class_weight": args.class_weight,
             "members": n_members(args, settings, len(splits["train"][0])),
