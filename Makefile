@@ -11,6 +11,9 @@ PROFILE ?= cpu
 VENV_FLAGS ?=
 # Each notebook in `cpu` takes minutes; a cell is stopped after this many seconds.
 NB_TIMEOUT ?= 1800
+# Notebooks executed at a time by `make course` (each in its own kernel; same numbers as one
+# at a time, since the chapters are independent and seed themselves).
+JOBS ?= 2
 
 # Executed copies of the notebooks live where the book expects them (git-ignored).
 BOOK_NOTEBOOKS := book/notebooks
@@ -30,14 +33,14 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -e ".[dev]"
 	touch $@
 
-# Execute every notebook in $(PROFILE) with real data from the data root (papermill, with a
-# progress bar per notebook; stops at the first failing one and prints its traceback).
+# Execute every notebook in $(PROFILE) with real data from the data root (papermill, $(JOBS) at a
+# time, a progress bar per notebook; stops at the first failing one and prints its traceback).
 # Timings and peak memory per notebook: build/course-timings.json (helpers.course).
 # Each chapter writes the lessons it checked to build/claims/$(PROFILE)/ (helpers.claims).
 course: setup
 	rm -rf $(BOOK_NOTEBOOKS) build/claims/$(PROFILE) && mkdir -p $(BOOK_NOTEBOOKS)
 	$(BIN)/python -m helpers.course --out $(BOOK_NOTEBOOKS) --profile $(PROFILE) \
-	    --timeout $(NB_TIMEOUT) --timings build/course-timings.json
+	    --timeout $(NB_TIMEOUT) --jobs $(JOBS) --timings build/course-timings.json
 
 # The student edition: solutions and model answers removed, checks kept (helpers.exercises);
 # the book offers the zip for download.
@@ -50,8 +53,10 @@ book: setup student
 	$(BIN)/jupyter-book build book --warningiserror --keep-going
 	@echo "The book is in book/_build/html/index.html"
 
-# Unit tests, the notebooks in `smoke` (nbmake, on copies that keep their outputs),
-# the papermill test, then the book built from those executed copies and opened in Chromium.
+# Unit tests, the notebooks in `smoke` (nbmake, on copies that keep their outputs) and the
+# gpu path, $(TEST_JOBS) at a time (pytest-xdist); then the book built from those executed
+# copies and opened in Chromium.
+TEST_JOBS ?= auto
 test: setup
 	rm -rf $(TEST_BOOK) && mkdir -p build
 	cp -r book $(TEST_BOOK) && rm -rf $(TEST_BOOK)/_build $(TEST_BOOK)/notebooks
@@ -60,8 +65,10 @@ test: setup
 	    --zip $(TEST_BOOK)/_generated/dl4h-student-edition.zip
 	rm -rf $(TEST_CLAIMS)
 	DL4H_PROFILE=smoke DL4H_TEST_BOOK=$(TEST_BOOK) DL4H_CLAIMS=$(TEST_CLAIMS) DL4H_EXERCISES=strict \
-	    $(BIN)/python -m pytest \
+	    $(BIN)/python -m pytest -m "not book" -n $(TEST_JOBS) --maxprocesses 4 --dist worksteal \
 	    --durations=25 --nbmake --overwrite --nbmake-timeout=900 tests $(TEST_BOOK)/notebooks
+	DL4H_PROFILE=smoke DL4H_TEST_BOOK=$(TEST_BOOK) DL4H_CLAIMS=$(TEST_CLAIMS) \
+	    $(BIN)/python -m pytest -m book --durations=5 tests
 
 # The benchmarks (fixed seeds, JSON reports read by the book's results page). In `cpu` they
 # take several hours on 2 cores (measured per report in its provenance); `gpu` uses 224-pixel

@@ -1,12 +1,19 @@
 """Run the course: execute the notebooks with papermill, with progress and timings.
 
 ``python -m helpers.course --out book/notebooks`` (what ``make course`` runs) executes every
-notebook of ``notebooks/`` in the profile named by ``DL4H_PROFILE`` (default ``cpu``), one at a
-time, showing which notebook runs and a progress bar over its cells. It stops at the first
-notebook that fails and prints the failing cell's traceback. It writes
-``build/course-timings.json``: per notebook the seconds, the peak memory of its kernel and the
-status, with the profile and the machine, so the book can show each chapter's measured
-running time.
+notebook of ``notebooks/`` in the profile named by ``DL4H_PROFILE`` (default ``cpu``), showing
+which notebook runs and a progress bar over its cells. It stops at the first notebook that
+fails and prints the failing cell's traceback. It writes ``build/course-timings.json``: per
+notebook the seconds, the peak memory of its kernel and the status, with the profile, the
+machine and the number of notebooks run at once, so the book can show each chapter's
+measured running time.
+
+``--jobs N`` runs N notebooks at a time, each in its own process and kernel (``make course``
+uses 2). The chapters do not depend on each other's outputs, and each kernel seeds itself, so
+the numbers are those of a one-at-a-time run; only the seconds differ, since the kernels share
+the cores. Two at a time pays even on 2 cores: much of a chapter's time is single-threaded
+Python (kernel start-up, imports, Keras's training loop on small batches), which leaves a core
+idle. After a failure no further notebook starts; those already running finish.
 
 Kernels talk to papermill over local IPC sockets instead of TCP (no "running over TCP without
 encryption" warning for every notebook, and nothing listens on a network port).
@@ -15,11 +22,14 @@ encryption" warning for every notebook, and nothing listens on a network port).
 from __future__ import annotations
 
 import argparse
+import concurrent.futures as cf
 import datetime as dt
 import json
+import multiprocessing
 import os
 import platform
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -38,6 +48,9 @@ def _kernel_manager_class() -> type:
         def __init__(self, **kwargs: Any) -> None:
             super().__init__(**kwargs)
             self.transport = "ipc"
+            # Socket files in a folder of this kernel's own: kernels started at once from
+            # the same working folder would otherwise race for the same file names.
+            self.ip = str(Path(tempfile.mkdtemp(prefix="dl4h-kernel-")) / "kernel-ipc")
 
     return IPCKernelManager
 
@@ -84,61 +97,124 @@ def machine() -> dict[str, Any]:
     }
 
 
-def run(notebooks: list[Path], out: Path, profile: str, timings: Path, timeout: int | None) -> int:
-    """Execute ``notebooks`` into ``out`` in ``profile``; write ``timings``; 0 if all ran."""
+def _execute(
+    source: Path, out: Path, profile: str, timeout: int | None, slot: int | None, t0: float
+):
+    """Execute one notebook into ``out``; its timing entry and, on failure, the error text.
+
+    ``slot`` (parallel runs) gives the notebook's progress bar its own line; ``t0`` is the
+    run's start (``time.time()``), from which the entry counts its ``began_s``."""
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
     os.environ["DL4H_PROFILE"] = profile
+    progress: bool | dict[str, Any] = True
+    if slot is not None:
+        progress = {"desc": source.stem[:28], "position": slot, "leave": True}
+    start = time.perf_counter()
+    entry: dict[str, Any] = {"notebook": source.stem, "began_s": round(time.time() - t0, 1)}
+    error_text = ""
+    with PeakMemory() as memory:
+        try:
+            pm.execute_notebook(
+                source,
+                out / source.name,
+                kernel_name="python3",
+                kernel_manager_class=_kernel_manager_class(),
+                cwd=str(out),
+                progress_bar=progress,
+                execution_timeout=timeout,
+                log_output=False,
+            )
+            entry["status"] = "ok"
+        except PapermillExecutionError as error:
+            entry["status"] = "failed"
+            entry["failed_cell"] = error.exec_count
+            error_text = (
+                f"\n{source.name} failed in cell {error.exec_count}: {error.ename}: "
+                f"{error.evalue}\n" + "".join(error.traceback)
+            )
+    entry["seconds"] = round(time.perf_counter() - start, 1)
+    entry["peak_memory_mb"] = round(memory.peak_bytes / 2**20)
+    return entry, error_text
+
+
+def _report(entry: dict[str, Any], error_text: str) -> None:
+    if error_text:
+        print(error_text, file=sys.stderr, flush=True)
+    print(
+        f"    {entry['notebook']}: {entry['status']} in {entry['seconds']:.0f} s, "
+        f"peak {entry['peak_memory_mb']} MB",
+        flush=True,
+    )
+
+
+def run(
+    notebooks: list[Path],
+    out: Path,
+    profile: str,
+    timings: Path,
+    timeout: int | None,
+    jobs: int = 1,
+) -> int:
+    """Execute ``notebooks`` into ``out`` in ``profile``, ``jobs`` at a time; write
+    ``timings``; 0 if all ran."""
     out.mkdir(parents=True, exist_ok=True)
+    jobs = max(1, min(jobs, len(notebooks)))
     record: dict[str, Any] = {
         "profile": profile,
         "machine": machine(),
+        "jobs": jobs,
         "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "notebooks": [],
     }
-    manager = _kernel_manager_class()
-    status = 0
-    for number, source in enumerate(notebooks, 1):
-        target = out / source.name
-        print(f"[{number}/{len(notebooks)}] {source.stem} ({profile})", flush=True)
-        start = time.perf_counter()
-        entry: dict[str, Any] = {"notebook": source.stem}
-        with PeakMemory() as memory:
-            try:
-                pm.execute_notebook(
-                    source,
-                    target,
-                    kernel_name="python3",
-                    kernel_manager_class=manager,
-                    cwd=str(out),
-                    progress_bar=True,
-                    execution_timeout=timeout,
-                    log_output=False,
-                )
-                entry["status"] = "ok"
-            except PapermillExecutionError as error:
-                entry["status"] = "failed"
-                entry["failed_cell"] = error.exec_count
-                print(
-                    f"\n{source.name} failed in cell {error.exec_count}: {error.ename}: "
-                    f"{error.evalue}\n" + "".join(error.traceback),
-                    file=sys.stderr,
-                )
-                status = 1
-        entry["seconds"] = round(time.perf_counter() - start, 1)
-        entry["peak_memory_mb"] = round(memory.peak_bytes / 2**20)
-        record["notebooks"].append(entry)
-        print(
-            f"    {entry['status']} in {entry['seconds']:.0f} s, peak {entry['peak_memory_mb']} MB"
-        )
-        if status:
-            break
+    wall, t0 = time.perf_counter(), time.time()
+    entries: dict[str, dict[str, Any]] = {}
+    failed = False
+    if jobs == 1:
+        for number, source in enumerate(notebooks, 1):
+            print(f"[{number}/{len(notebooks)}] {source.stem} ({profile})", flush=True)
+            entry, error_text = _execute(source, out, profile, timeout, None, t0)
+            entries[source.stem] = entry
+            _report(entry, error_text)
+            if entry["status"] != "ok":
+                failed = True
+                break
+    else:
+        # spawn, not fork: the parent holds threads (progress bars, memory polling)
+        context = multiprocessing.get_context("spawn")
+        with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+            pending = list(enumerate(notebooks, 1))
+            running: dict[cf.Future, int] = {}
+            free_slots = list(range(jobs))
+            while pending or running:
+                while pending and free_slots and not failed:
+                    number, source = pending.pop(0)
+                    slot = free_slots.pop(0)
+                    print(f"[{number}/{len(notebooks)}] {source.stem} ({profile})", flush=True)
+                    future = pool.submit(_execute, source, out, profile, timeout, slot, t0)
+                    running[future] = slot
+                if failed:
+                    pending.clear()  # no further notebook starts after a failure
+                if not running:
+                    break
+                done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+                for future in done:
+                    free_slots.append(running.pop(future))
+                    entry, error_text = future.result()
+                    entries[entry["notebook"]] = entry
+                    _report(entry, error_text)
+                    failed = failed or entry["status"] != "ok"
+    record["notebooks"] = [entries[s.stem] for s in notebooks if s.stem in entries]
     record["total_seconds"] = round(sum(e["seconds"] for e in record["notebooks"]), 1)
+    record["wall_seconds"] = round(time.perf_counter() - wall, 1)
     timings.parent.mkdir(parents=True, exist_ok=True)
     timings.write_text(json.dumps(record, indent=1) + "\n")
-    print(f"total {record['total_seconds'] / 60:.1f} min; timings in {timings}")
-    return status
+    print(
+        f"total {record['total_seconds'] / 60:.1f} min of notebook time, "
+        f"{record['wall_seconds'] / 60:.1f} min wall ({jobs} at a time); timings in {timings}"
+    )
+    return int(failed)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,9 +224,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default=os.environ.get("DL4H_PROFILE") or "cpu")
     parser.add_argument("--timings", type=Path, default=TIMINGS)
     parser.add_argument("--timeout", type=int, default=None, help="seconds per cell")
+    parser.add_argument("--jobs", type=int, default=1, help="notebooks run at a time")
     args = parser.parse_args(argv)
     notebooks = args.notebooks or sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
-    return run(notebooks, args.out, args.profile, args.timings, args.timeout)
+    return run(notebooks, args.out, args.profile, args.timings, args.timeout, args.jobs)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import tarfile
 import zlib
 from collections.abc import Sequence
@@ -402,7 +403,8 @@ def load_physionet2012(
         if use_cache:
             buffer = io.BytesIO()
             np.savez(buffer, **arrays)
-            temporary = cache.with_suffix(".tmp")
+            # a name of this process's own: two runs parsing at once never share a half file
+            temporary = cache.with_suffix(f".{os.getpid()}.tmp")
             temporary.write_bytes(buffer.getvalue())
             temporary.replace(cache)
     outcome_frame = pd.DataFrame(arrays["outcomes"], columns=list(OUTCOME_COLUMNS))

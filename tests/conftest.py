@@ -39,5 +39,11 @@ def empty_root(tmp_path, monkeypatch):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Run the book tests last: they need the notebooks executed by nbmake first."""
-    items.sort(key=lambda item: item.get_closest_marker("book") is not None)
+    """Book tests last (they need the notebooks executed by nbmake first); notebook runs
+    first, so that with ``-n`` (pytest-xdist) the long ones do not start at the end."""
+
+    def key(item):
+        slow = item.get_closest_marker("notebook") is not None or item.path.suffix == ".ipynb"
+        return (item.get_closest_marker("book") is not None, not slow)
+
+    items.sort(key=key)

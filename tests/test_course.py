@@ -88,3 +88,36 @@ def test_the_book_reads_the_timings_from_the_nearest_build_folder(tmp_path):
     assert course_timings.find_timings(book) == path
     text = course_timings.table(record).astext()
     assert "04_cnn" in text and "1.5" in text and "1,500" in text and "all chapters" in text
+
+
+@pytest.mark.notebook
+def test_two_at_a_time_runs_each_notebook_once_and_starts_none_after_a_failure(tmp_path):
+    slow = _notebook(tmp_path / "01_slow.ipynb", "import time\ntime.sleep(12)\nprint('slow done')")
+    broken = _notebook(tmp_path / "02_broken.ipynb", "raise ValueError('bad cell 1')")
+    never = _notebook(tmp_path / "03_never.ipynb", "print('should not run')")
+    timings = tmp_path / "timings.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "helpers.course", str(slow), str(broken), str(never),
+         "--out", str(tmp_path / "out"), "--profile", "smoke", "--timings", str(timings),
+         "--jobs", "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "02_broken.ipynb failed in cell 1: ValueError: bad cell 1" in done.stderr
+    assert "03_never" not in done.stdout  # the failure came before a slot was free again
+    record = json.loads(timings.read_text())
+    assert record["jobs"] == 2
+    # in the notebooks' order, whatever order they finished in; the slow one was let finish
+    assert [(e["notebook"], e["status"]) for e in record["notebooks"]] == [
+        ("01_slow", "ok"),
+        ("02_broken", "failed"),
+    ]
+    assert record["notebooks"][0]["seconds"] >= 12
+    slow_entry, broken_entry = record["notebooks"]
+    # both ran at once: the broken one began and ended while the slow one ran
+    assert broken_entry["began_s"] + broken_entry["seconds"] < slow_entry["began_s"] + 12
+    executed = nbformat.read(tmp_path / "out" / "01_slow.ipynb", as_version=4)
+    assert executed.cells[0].outputs[0]["text"].strip() == "slow done"

@@ -8,6 +8,12 @@ files plus labelled test fixtures (tests/gpu_path.py). A gpu-only branch that cr
 the test. The benchmarks' ``gpu`` profiles run the same way, with tiny sizes given by
 ``--set KEY=VALUE`` (``test_benchmark_gpu_profile``). Chapter 05 and the volume benchmarks run
 in float32 here (``gpu_path.FLOAT32_ON_CPU`` says why).
+
+Each notebook runs as its **student edition** (solutions replaced by empty placeholders), so
+the same run also shows that a learner's copy runs top to bottom with its exercises
+unanswered and that every check says so. The teacher's solutions run in the ``smoke``
+notebook tests; no solution cell depends on the profile
+(``test_no_solution_cell_depends_on_the_profile``), so no gpu-only line hides in one.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from helpers import data
+from helpers import data, exercises
 from tests.conftest import REAL_ROOT, require
 from tests.gpu_path import FLOAT32_ON_CPU, TINY, build_root
 
@@ -63,6 +69,16 @@ def test_every_notebook_has_tiny_gpu_sizes_of_its_own_parameters():
         assert not unknown, f"{path.name}: {sorted(unknown)} are not in its parameters cell"
 
 
+def test_no_solution_cell_depends_on_the_profile():
+    """What lets the gpu path run the student edition without skipping a gpu-only line."""
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            if exercises.SOLUTION_TAG in cell.metadata.get("tags", []):
+                for needle in ("S.pick(", "S.profile", "PROFILE ==", '== "gpu"', "== 'gpu'"):
+                    assert needle not in cell.source, f"{path.name}: a solution reads {needle}"
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_gpu_path(path, gpu_env, tmp_path, monkeypatch):
     import papermill as pm
@@ -72,9 +88,14 @@ def test_notebook_gpu_path(path, gpu_env, tmp_path, monkeypatch):
     if path.stem in FLOAT32_ON_CPU:
         monkeypatch.setenv("DL4H_MIXED_PRECISION", "0")
 
+    student = tmp_path / f"{path.stem}_student.ipynb"
+    nbformat.write(
+        nbformat.from_dict(exercises.student_notebook(nbformat.read(path, as_version=4))),
+        student,
+    )
     output = tmp_path / path.name
     pm.execute_notebook(
-        str(path),
+        str(student),
         str(output),
         parameters=TINY[path.stem],
         cwd=str(tmp_path),
@@ -97,6 +118,11 @@ def test_notebook_gpu_path(path, gpu_env, tmp_path, monkeypatch):
         if out.get("output_type") == "error"
     ]
     assert not errors
+    # the student edition: every check ran and reports its exercise as not answered
+    checks = [c for c in nb.cells if exercises.CHECK_TAG in c.metadata.get("tags", [])]
+    assert all(exercises.NOT_ANSWERED in json.dumps(c.outputs) for c in checks), (
+        "a check in the student edition did not report an unanswered exercise"
+    )
 
 
 def test_a_broken_gpu_branch_fails(gpu_env, tmp_path):
@@ -107,10 +133,11 @@ def test_a_broken_gpu_branch_fails(gpu_env, tmp_path):
     from helpers.course import _kernel_manager_class
 
     source = nbformat.read(ROOT / "notebooks" / "04_cnn_chest_xray.ipynb", as_version=4)
+    call = "models.pretrained_backbone(shape,"
+    last = max(i for i, cell in enumerate(source.cells) if call in cell.source)
+    source.cells = source.cells[: last + 1]  # nothing after the broken cell needs to run
     for cell in source.cells:
-        cell.source = cell.source.replace(
-            "models.pretrained_backbone(shape,", "models.pretrained_backbone((shape[0] // 2, 5, 1),"
-        )
+        cell.source = cell.source.replace(call, "models.pretrained_backbone((shape[0] // 2, 5, 1),")
     broken = tmp_path / "04_broken.ipynb"
     nbformat.write(source, broken)
     assert "(shape[0] // 2, 5, 1)" in broken.read_text()

@@ -73,7 +73,13 @@ class CourseTimings(SphinxDirective):
         intro = nodes.paragraph(
             text=f"Measured by make course in the {record['profile']} profile on "
             f"{machine.get('cpus', '?')} CPU cores ({machine.get('platform', 'unknown machine')}), "
-            f"started {record.get('started', '?')}."
+            f"started {record.get('started', '?')}, "
+            + (
+                f"{record['jobs']} notebooks at a time (each chapter's minutes are its own, while "
+                f"sharing the cores; {record['wall_seconds'] / 60:.1f} minutes from first to last)."
+                if record.get("jobs", 1) > 1
+                else "one notebook at a time."
+            )
         )
         return [intro, table(record)]
 
