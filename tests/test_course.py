@@ -88,6 +88,11 @@ def test_the_book_reads_the_timings_from_the_nearest_build_folder(tmp_path):
     assert course_timings.find_timings(book) == path
     text = course_timings.table(record).astext()
     assert "04_cnn" in text and "1.5" in text and "1,500" in text and "all chapters" in text
+    # two at a time: the sum and the wall time are both shown, and told apart
+    record.update(jobs=2, wall_seconds=60.0, total_seconds=90.0)
+    text = course_timings.table(record).astext()
+    assert "all chapters, added up" in text and "first to last (2 at a time)" in text
+    assert "1.0" in text  # 60 s from first to last
 
 
 @pytest.mark.notebook
