@@ -76,8 +76,10 @@ REFERENCE = {
         "ResNet-50 (224)": {"test_auc": 0.962, "test_acc": 0.884},
         "Google AutoML Vision": {"test_auc": 0.991, "test_acc": 0.946},
     },
-    # Values as reproduced from the MedMNIST v2 table in the README of
-    # github.com/rapotekhin/RetinaMNIST_Research (all seven 2D baselines).
+    # Read on the official MedMNIST v2 project page (medmnist.com -> medmnist.github.io; its
+    # source MedMNIST/medmnist.github.io, v2.html, table "Benchmarking Performance on
+    # MedMNIST2D"), where the PneumoniaMNIST rows above match too. The paper's own table
+    # could not be opened offline.
     "retinamnist": {
         "ResNet-18 (28)": {"test_auc": 0.717, "test_acc": 0.524},
         "ResNet-18 (224)": {"test_auc": 0.710, "test_acc": 0.493},

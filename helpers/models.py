@@ -764,6 +764,94 @@ def fit_classifier(
     return result
 
 
+#: Set to ``0`` to switch :func:`fit_classifier_cached`'s cache off (always train, store nothing).
+MODEL_CACHE_ENV = "DL4H_MODEL_CACHE"
+
+
+def model_cache_key(model: keras.Model, arrays: Sequence[np.ndarray], **recipe: Any) -> str:
+    """The cache key of a training run: architecture, data, recipe and library versions.
+
+    The architecture is the model's full Keras configuration (layers, sizes, initializers and
+    their seeds); the data are the bytes, shapes and dtypes of ``arrays``; ``recipe`` holds
+    everything else that shapes training, including the seed the caller set before it. The
+    versions are Keras's, TensorFlow's and NumPy's (a new release may train differently),
+    and the source of this module (a changed default or training loop trains anew).
+    """
+    import hashlib
+    import json
+
+    digest = hashlib.sha256()
+    digest.update(json.dumps(model.get_config(), sort_keys=True, default=repr).encode())
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.shape}|{array.dtype}".encode())
+        digest.update(array.tobytes())
+    versions = {"keras": keras.__version__, "tensorflow": tf.__version__, "numpy": np.__version__}
+    # the training code itself: any change to this module (a default, the loop) trains anew
+    digest.update(Path(__file__).read_bytes())
+    digest.update(json.dumps({"recipe": recipe, **versions}, sort_keys=True, default=repr).encode())
+    return f"{model.name}_{digest.hexdigest()[:20]}"
+
+
+def fit_classifier_cached(
+    model: keras.Model,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    *,
+    seed: int,
+    **recipe: Any,
+) -> dict[str, Any]:
+    """:func:`fit_classifier`, or the weights and history it gave before for the same run.
+
+    A chapter that retrains a model another run already trained (chapter 09's ensemble
+    members are chapter 04's CNN recipe with their own seeds) loads it from the model cache
+    instead: ``data.cache_dir("models")``, which is ``<data root>/cache/models`` (or
+    ``build/cache/models`` when the data root is read-only). The key
+    (:func:`model_cache_key`) covers the architecture, the training and validation data, the
+    recipe, ``seed`` (what the caller passed to ``config.set_seed`` before building the
+    model) and the Keras, TensorFlow and NumPy versions, so anything that would train a
+    different model trains anew. A missing or unreadable entry falls back to training and
+    stores the result; ``DL4H_MODEL_CACHE=0`` always trains and stores nothing. The result
+    is :func:`fit_classifier`'s, plus ``cached`` (True when loaded) and ``cache_key``.
+    Snapshot ensembles (``snapshots``) are not cached.
+    """
+    import json
+    import os
+    import shutil
+    import tempfile
+
+    from . import data
+
+    if recipe.get("snapshots"):
+        raise ValueError("fit_classifier_cached does not cache snapshot ensembles")
+    keyed = {k: v for k, v in recipe.items() if k != "checkpoint_path"}  # where, not what
+    key = model_cache_key(model, (x_train, y_train, x_val, y_val), seed=seed, **keyed)
+    use_cache = os.environ.get(MODEL_CACHE_ENV, "1") != "0"
+    folder = data.cache_dir("models") / key if use_cache else None
+    if folder is not None and (folder / "history.json").is_file():
+        try:
+            model.load_weights(folder / "model.weights.h5")
+            history = json.loads((folder / "history.json").read_text())
+        except (OSError, ValueError, KeyError):
+            pass  # an unreadable entry is retrained and replaced, never trusted
+        else:
+            compile_model(model, recipe.get("learning_rate", 1e-3))
+            return {**history, "cached": True, "cache_key": key}
+    result = fit_classifier(model, x_train, y_train, x_val, y_val, **recipe)
+    if folder is not None:
+        staging = Path(tempfile.mkdtemp(prefix=f".{key}_", dir=folder.parent))
+        model.save_weights(staging / "model.weights.h5")
+        (staging / "history.json").write_text(json.dumps(result, default=float))
+        shutil.rmtree(folder, ignore_errors=True)  # an unreadable entry it replaces
+        try:
+            staging.rename(folder)
+        except OSError:  # another run stored the same key meanwhile: keep that one
+            shutil.rmtree(staging, ignore_errors=True)
+    return {**result, "cached": False, "cache_key": key}
+
+
 class _Snapshots(keras.callbacks.Callback):
     """Keep copies of the weights after each of the last ``keep`` of ``epochs`` epochs."""
 

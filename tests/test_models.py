@@ -382,3 +382,68 @@ def test_train_reports_the_restored_epoch_and_respects_min_epochs(monkeypatch):
     assert later["best_epoch"] == 4  # only the 4th epoch could be chosen
     with pytest.raises(ValueError, match="64 training inputs but 60 labels"):
         models.train(model, x, y[:60], x, y, epochs=1)
+
+
+# --------------------------------------------------------------------------- model cache
+def _cached_run(x, y, seed, **recipe):
+    config.set_seed(seed)
+    model = models.improved_cnn(augment=False, dropout=0.0, seed=seed)
+    result = models.fit_classifier_cached(
+        model, x, y, x, y, seed=seed, epochs=2, batch_size=16, lr_patience=None, **recipe
+    )
+    return model, result
+
+
+def test_the_model_cache_trains_once_then_loads_the_same_model(pneumonia32, tmp_path, monkeypatch):
+    monkeypatch.setenv(data.CACHE_ENV, str(tmp_path))
+    x, y = pneumonia32
+    first, trained = _cached_run(x, y, seed=0)
+    assert trained["cached"] is False and trained["epochs_run"] == 2
+    entry = tmp_path / "models" / trained["cache_key"]
+    assert (entry / "model.weights.h5").is_file() and (entry / "history.json").is_file()
+    again, loaded = _cached_run(x, y, seed=0)
+    assert loaded["cached"] is True and loaded["cache_key"] == trained["cache_key"]
+    assert loaded["val_auc"] == trained["val_auc"] and loaded["best_epoch"] == trained["best_epoch"]
+    np.testing.assert_array_equal(first.predict(x, verbose=0), again.predict(x, verbose=0))
+    # loaded models are compiled like trained ones
+    assert again.evaluate(x, y, verbose=0, return_dict=True)["auc"] > 0
+
+
+def test_the_model_cache_key_follows_seed_recipe_data_and_architecture(pneumonia32):
+    x, y = pneumonia32
+    config.set_seed(0)
+    model = models.improved_cnn(augment=False, dropout=0.0, seed=0)
+    key = models.model_cache_key(model, (x, y), seed=0, epochs=2)
+    assert key == models.model_cache_key(model, (x, y), seed=0, epochs=2)
+    assert key != models.model_cache_key(model, (x, y), seed=1, epochs=2)
+    assert key != models.model_cache_key(model, (x, y), seed=0, epochs=3)
+    flipped = y.copy()
+    flipped[0] = 1 - flipped[0]
+    assert key != models.model_cache_key(model, (x, flipped), seed=0, epochs=2)
+    wider = models.improved_cnn(augment=False, dropout=0.3, seed=0)
+    assert key != models.model_cache_key(wider, (x, y), seed=0, epochs=2)
+
+
+def test_an_unreadable_cache_entry_is_retrained_and_replaced(pneumonia32, tmp_path, monkeypatch):
+    monkeypatch.setenv(data.CACHE_ENV, str(tmp_path))
+    x, y = pneumonia32
+    _, trained = _cached_run(x, y, seed=0)
+    weights = tmp_path / "models" / trained["cache_key"] / "model.weights.h5"
+    weights.write_bytes(b"not an HDF5 file")
+    _, again = _cached_run(x, y, seed=0)
+    assert again["cached"] is False  # trained anew, not loaded from the broken file
+    assert weights.read_bytes()[:4] == b"\x89HDF"  # and the entry was written again
+    _, third = _cached_run(x, y, seed=0)
+    assert third["cached"] is True
+
+
+def test_the_model_cache_can_be_switched_off(pneumonia32, tmp_path, monkeypatch):
+    monkeypatch.setenv(data.CACHE_ENV, str(tmp_path))
+    monkeypatch.setenv(models.MODEL_CACHE_ENV, "0")
+    x, y = pneumonia32
+    _, first = _cached_run(x, y, seed=0)
+    _, second = _cached_run(x, y, seed=0)
+    assert first["cached"] is False and second["cached"] is False
+    assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())
+    with pytest.raises(ValueError, match="snapshot"):
+        _cached_run(x, y, seed=0, snapshots=2, schedule="cosine")
