@@ -34,7 +34,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # Execute every notebook in $(PROFILE) with real data from the data root (papermill, $(JOBS) at a
-# time, a progress bar per notebook; stops at the first failing one and prints its traceback).
+# time, a progress bar per notebook; after a failure none starts, and the traceback is printed).
 # Timings and peak memory per notebook: build/course-timings.json (helpers.course).
 # Each chapter writes the lessons it checked to build/claims/$(PROFILE)/ (helpers.claims).
 course: setup
