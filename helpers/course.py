@@ -13,7 +13,8 @@ uses 2). The chapters do not depend on each other's outputs, and each kernel see
 the numbers are those of a one-at-a-time run; only the seconds differ, since the kernels share
 the cores. Two at a time pays even on 2 cores: much of a chapter's time is single-threaded
 Python (kernel start-up, imports, Keras's training loop on small batches), which leaves a core
-idle. After a failure no further notebook starts; those already running finish.
+idle. After a failure (a failing cell, or a kernel that died) no further notebook starts;
+those already running finish.
 
 Kernels talk to papermill over local IPC sockets instead of TCP (no "running over TCP without
 encryption" warning for every notebook, and nothing listens on a network port).
@@ -134,6 +135,9 @@ def _execute(
                 f"\n{source.name} failed in cell {error.exec_count}: {error.ename}: "
                 f"{error.evalue}\n" + "".join(error.traceback)
             )
+        except Exception as error:  # the kernel died (out of memory) or did not start
+            entry["status"] = "failed"
+            error_text = f"\n{source.name} failed: {type(error).__name__}: {error}"
     entry["seconds"] = round(time.perf_counter() - start, 1)
     entry["peak_memory_mb"] = round(memory.peak_bytes / 2**20)
     return entry, error_text

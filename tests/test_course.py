@@ -126,3 +126,23 @@ def test_two_at_a_time_runs_each_notebook_once_and_starts_none_after_a_failure(t
     assert broken_entry["began_s"] + broken_entry["seconds"] < slow_entry["began_s"] + 12
     executed = nbformat.read(tmp_path / "out" / "01_slow.ipynb", as_version=4)
     assert executed.cells[0].outputs[0]["text"].strip() == "slow done"
+
+
+@pytest.mark.notebook
+def test_a_kernel_that_dies_is_a_failed_notebook_not_a_crash_of_the_runner(tmp_path):
+    dies = _notebook(
+        tmp_path / "01_dies.ipynb", "import os\nos._exit(3)  # as an out-of-memory kill"
+    )
+    timings = tmp_path / "timings.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "helpers.course", str(dies), "--out", str(tmp_path / "out"),
+         "--profile", "smoke", "--timings", str(timings)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "01_dies.ipynb failed: DeadKernelError" in done.stderr
+    record = json.loads(timings.read_text())
+    assert [(e["notebook"], e["status"]) for e in record["notebooks"]] == [("01_dies", "failed")]
