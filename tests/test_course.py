@@ -25,39 +25,33 @@ def _notebook(path: Path, *sources: str) -> Path:
     return path
 
 
+def _run_course(tmp_path: Path, *notebooks: Path, jobs: int = 1):
+    """``python -m helpers.course`` on ``notebooks`` in smoke; the process and its timings."""
+    timings = tmp_path / "timings.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "helpers.course", *map(str, notebooks),
+         "--out", str(tmp_path / "out"), "--profile", "smoke", "--timings", str(timings),
+         "--jobs", str(jobs)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )  # fmt: skip
+    return done, json.loads(timings.read_text())
+
+
 @pytest.mark.notebook
 def test_the_runner_times_each_notebook_and_stops_at_the_first_failure(tmp_path):
     first = _notebook(tmp_path / "01_ok.ipynb", "import os\nprint(os.environ['DL4H_PROFILE'])")
     broken = _notebook(tmp_path / "02_broken.ipynb", "x = 1", "raise ValueError('bad cell 2')")
     never = _notebook(tmp_path / "03_never.ipynb", "print('should not run')")
-    timings = tmp_path / "timings.json"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "helpers.course",
-            str(first),
-            str(broken),
-            str(never),
-            "--out",
-            str(tmp_path / "out"),
-            "--profile",
-            "smoke",
-            "--timings",
-            str(timings),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    done, record = _run_course(tmp_path, first, broken, never)
     assert done.returncode == 1
     assert "[1/3] 01_ok (smoke)" in done.stdout and "[2/3] 02_broken (smoke)" in done.stdout
     assert "03_never" not in done.stdout  # stopped at the first failing notebook
     assert "02_broken.ipynb failed in cell 2: ValueError: bad cell 2" in done.stderr
     assert "Traceback" in done.stderr or "ValueError" in done.stderr
     assert "without encryption" not in done.stderr + done.stdout  # kernels use IPC, not TCP
-    record = json.loads(timings.read_text())
     assert record["profile"] == "smoke" and record["machine"]["cpus"] >= 1
     assert [(e["notebook"], e["status"]) for e in record["notebooks"]] == [
         ("01_ok", "ok"),
@@ -100,20 +94,10 @@ def test_two_at_a_time_runs_each_notebook_once_and_starts_none_after_a_failure(t
     slow = _notebook(tmp_path / "01_slow.ipynb", "import time\ntime.sleep(12)\nprint('slow done')")
     broken = _notebook(tmp_path / "02_broken.ipynb", "raise ValueError('bad cell 1')")
     never = _notebook(tmp_path / "03_never.ipynb", "print('should not run')")
-    timings = tmp_path / "timings.json"
-    done = subprocess.run(
-        [sys.executable, "-m", "helpers.course", str(slow), str(broken), str(never),
-         "--out", str(tmp_path / "out"), "--profile", "smoke", "--timings", str(timings),
-         "--jobs", "2"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )  # fmt: skip
+    done, record = _run_course(tmp_path, slow, broken, never, jobs=2)
     assert done.returncode == 1
     assert "02_broken.ipynb failed in cell 1: ValueError: bad cell 1" in done.stderr
     assert "03_never" not in done.stdout  # the failure came before a slot was free again
-    record = json.loads(timings.read_text())
     assert record["jobs"] == 2
     # in the notebooks' order, whatever order they finished in; the slow one was let finish
     assert [(e["notebook"], e["status"]) for e in record["notebooks"]] == [
@@ -133,16 +117,7 @@ def test_a_kernel_that_dies_is_a_failed_notebook_not_a_crash_of_the_runner(tmp_p
     dies = _notebook(
         tmp_path / "01_dies.ipynb", "import os\nos._exit(3)  # as an out-of-memory kill"
     )
-    timings = tmp_path / "timings.json"
-    done = subprocess.run(
-        [sys.executable, "-m", "helpers.course", str(dies), "--out", str(tmp_path / "out"),
-         "--profile", "smoke", "--timings", str(timings)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )  # fmt: skip
+    done, record = _run_course(tmp_path, dies)
     assert done.returncode == 1
     assert "01_dies.ipynb failed: DeadKernelError" in done.stderr
-    record = json.loads(timings.read_text())
     assert [(e["notebook"], e["status"]) for e in record["notebooks"]] == [("01_dies", "failed")]
