@@ -11,6 +11,11 @@ take gradients before the squashing non-linearity. Inputs are images scaled to [
 # ruff: noqa: I001  (the import order below is deliberate)
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import shutil
+import tempfile
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +23,7 @@ from typing import Any
 
 # helpers.config imports TensorFlow with its start-up messages silenced: it must come first.
 from . import config  # noqa: F401
+from . import data  # noqa: E402
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -452,9 +458,7 @@ def small_resnet(
 
 
 def _weights_offline() -> bool:
-    from .data import offline
-
-    return offline()
+    return data.offline()
 
 
 def pretrained_backbone(
@@ -777,9 +781,6 @@ def model_cache_key(model: keras.Model, arrays: Sequence[np.ndarray], **recipe: 
     versions are Keras's, TensorFlow's and NumPy's (a new release may train differently),
     and the source of this module (a changed default or training loop trains anew).
     """
-    import hashlib
-    import json
-
     digest = hashlib.sha256()
     digest.update(json.dumps(model.get_config(), sort_keys=True, default=repr).encode())
     for array in arrays:
@@ -817,13 +818,6 @@ def fit_classifier_cached(
     is :func:`fit_classifier`'s, plus ``cached`` (True when loaded) and ``cache_key``.
     Snapshot ensembles (``snapshots``) are not cached.
     """
-    import json
-    import os
-    import shutil
-    import tempfile
-
-    from . import data
-
     if recipe.get("snapshots"):
         raise ValueError("fit_classifier_cached does not cache snapshot ensembles")
     keyed = {k: v for k, v in recipe.items() if k != "checkpoint_path"}  # where, not what
