@@ -16,11 +16,8 @@ ensemble; GRU-D and the baselines are reported beside it.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +30,8 @@ from benchmarks.report import (  # noqa: E402
     apply_overrides,
     build_report,
     target,
+    thread_limits,
+    threads_per_worker,
     write_report,
 )
 from helpers import config, ehr, evaluation  # noqa: E402
@@ -221,44 +220,6 @@ def _run_in_worker(job: tuple[str, dict[str, Any], int]) -> dict[str, Any]:
     return run(icu, plan, split, smoke)
 
 
-# Thread pools a spawned worker reads from its environment when it starts: OpenMP (the
-# trees), TensorFlow's op pools, and the BLAS libraries NumPy may use.
-THREAD_VARIABLES = (
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "TF_NUM_INTRAOP_THREADS",
-    "TF_NUM_INTEROP_THREADS",
-)
-
-
-def threads_per_worker(workers: int, cpus: int | None = None) -> int:
-    """The cores shared out between ``workers`` processes (at least one thread each).
-
-    Without a limit every worker starts as many OpenMP and TensorFlow threads as the machine
-    has cores. Measured on 2 cores: five workers fitting the trees at once took 166 s each
-    with their default threads and 17 s each with one thread (about 5 s for one alone); the
-    report of 2026-12-02 run with ``--jobs 5`` spent 43 minutes per split on the trees and
-    52 minutes in all, against 5.4 minutes for the same numbers with ``--jobs 1``."""
-    return max(1, (cpus or os.cpu_count() or 1) // max(1, workers))
-
-
-@contextlib.contextmanager
-def thread_limits(threads: int) -> Iterator[None]:
-    """Set ``THREAD_VARIABLES`` to ``threads`` while worker processes are spawned (they
-    inherit the environment), and restore the previous values afterwards."""
-    saved = {name: os.environ.get(name) for name in THREAD_VARIABLES}
-    os.environ.update({name: str(threads) for name in THREAD_VARIABLES})
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the benchmark for the given command-line arguments; return the report."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -288,11 +249,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     smoke = settings.profile == "smoke"
     icu = ehr.load_physionet2012(parts=("a",) if smoke else ehr.PARTS, limit=plan["limit"])
     workers = min(args.jobs, len(args.splits))
-    threads = threads_per_worker(workers) if workers > 1 else None
-    if threads is not None:  # one process per split (spawned: each loads the cached arrays)
+    if workers > 1:  # one process per split (spawned, sharing the cores; each loads the arrays)
         import multiprocessing
 
-        with thread_limits(threads), multiprocessing.get_context("spawn").Pool(workers) as pool:
+        spawn = multiprocessing.get_context("spawn")
+        with thread_limits(threads_per_worker(workers)), spawn.Pool(workers) as pool:
             per_split = pool.map(
                 _run_in_worker, [(settings.profile, plan, split) for split in args.splits]
             )
@@ -310,7 +271,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         dataset="PhysioNet/CinC 2012, in-hospital mortality from the first 48 h (Raindrop splits)",
         profile=settings.profile,
         seeds=args.splits,
-        settings={**plan, "jobs": args.jobs, "threads_per_job": threads},
+        settings={**plan, "jobs": args.jobs},
         metrics=METRICS,
         per_seed=per_split,
         model_card=MODEL_CARD,

@@ -32,6 +32,8 @@ from benchmarks.report import (  # noqa: E402
     apply_overrides,
     build_report,
     target,
+    thread_limits,
+    threads_per_worker,
     write_report,
 )
 from helpers import config, ehr  # noqa: E402
@@ -221,10 +223,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     started = time.time()
     settings = config.setup(args.profile, seed=args.seeds[0])
     plan = apply_overrides(make_plan(settings), args.set)
-    if args.jobs > 1:  # one process per seed (spawned), same results as in-process
+    workers = min(args.jobs, len(args.seeds))
+    if workers > 1:  # one process per seed (spawned, sharing the cores), same results
         import multiprocessing
 
-        with multiprocessing.get_context("spawn").Pool(min(args.jobs, len(args.seeds))) as pool:
+        spawn = multiprocessing.get_context("spawn")
+        with thread_limits(threads_per_worker(workers)), spawn.Pool(workers) as pool:
             per_seed = pool.map(
                 _run_in_worker, [(args.dataset, settings.profile, plan, s) for s in args.seeds]
             )

@@ -16,9 +16,10 @@ epoch, threshold or model is chosen on test. Headline: MedMNIST AUC and ACC (``s
 network's single best validation epoch (the usual early-stopping choice), a 2.5D CNN on the
 three central orthogonal slices, and (binary tasks only) the seeds' ensemble.
 
-``--jobs N`` runs the seeds in N worker processes (useful with many cores; each seed's result
-is the same either way). Only binary MedMNIST 3D flags are implemented (adrenal, nodule,
-vessel, synapse); organ and fracture (multi-class) stop with a message.
+``--jobs N`` runs the seeds in N worker processes that share out the cores (useful with many
+cores; each seed's result is the same either way). Only binary MedMNIST 3D flags are
+implemented (adrenal, nodule, vessel, synapse); organ and fracture (multi-class) stop with a
+message.
 
 ``hippocampus``: Decathlon Task 04, one fixed split of the 260 training volumes (70/10/20 %,
 split seed 0; the official test labels are not public). The public files do not say which
@@ -46,6 +47,8 @@ from benchmarks.report import (  # noqa: E402
     apply_overrides,
     build_report,
     target,
+    thread_limits,
+    threads_per_worker,
     write_report,
 )
 from helpers import config, data, evaluation, models  # noqa: E402
@@ -374,12 +377,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     kind = "hippocampus" if args.task == "hippocampus" else "medmnist"
     cases = vol.load_hippocampus(plan["n_cases"]) if kind == "hippocampus" else None
     jobs = [(kind, plan, args.task, seed, cases) for seed in args.seeds]
-    if args.jobs > 1:
+    workers = min(args.jobs, len(jobs))
+    if workers > 1:  # spawned worker processes, sharing the cores (benchmarks.report)
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(min(args.jobs, len(jobs)), mp_context=context) as pool:
+        with (
+            thread_limits(threads_per_worker(workers)),
+            ProcessPoolExecutor(workers, mp_context=context) as pool,
+        ):
             results = list(pool.map(_run_one, jobs))
     else:
         results = [_run_one(job) for job in jobs]

@@ -1,12 +1,21 @@
-"""`--set KEY=VALUE` on the benchmarks (benchmarks/report.py): how tiny runs are injected."""
+"""The benchmarks' command-line helpers (benchmarks/report.py): `--set KEY=VALUE`, how tiny
+runs are injected, and `--jobs` workers that share out the cores."""
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import os
 
 import pytest
 
-from benchmarks.report import add_set_argument, apply_overrides
+from benchmarks.report import (
+    THREAD_VARIABLES,
+    add_set_argument,
+    apply_overrides,
+    thread_limits,
+    threads_per_worker,
+)
 
 PLAN = {"epochs": 30, "n_train": None, "widths": (16, 32), "recipe": "cosine"}
 
@@ -37,3 +46,24 @@ def test_the_parser_takes_several_assignments():
     add_set_argument(parser)
     assert parser.parse_args(["--set", "a=1", "b=2"]).set == ["a=1", "b=2"]
     assert parser.parse_args([]).set == []
+
+
+def test_worker_processes_share_out_the_cores():
+    assert threads_per_worker(5, cpus=2) == 1  # never below one thread
+    assert threads_per_worker(2, cpus=2) == 1
+    assert threads_per_worker(2, cpus=16) == 8
+    assert threads_per_worker(3, cpus=16) == 5
+
+
+def test_spawned_workers_inherit_the_limits_and_the_environment_is_restored(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    monkeypatch.delenv("TF_NUM_INTRAOP_THREADS", raising=False)
+    with thread_limits(2), multiprocessing.get_context("spawn").Pool(1) as pool:
+        seen = pool.map(os.getenv, THREAD_VARIABLES)
+    assert seen == ["2"] * len(THREAD_VARIABLES)
+    assert os.environ["OMP_NUM_THREADS"] == "7"
+    assert "TF_NUM_INTRAOP_THREADS" not in os.environ
+    with pytest.raises(RuntimeError), thread_limits(1):
+        raise RuntimeError("a pool that failed to start")
+    assert os.environ["OMP_NUM_THREADS"] == "7"
+    assert "TF_NUM_INTRAOP_THREADS" not in os.environ
