@@ -195,11 +195,13 @@ def provenance(report: dict[str, Any]) -> str:
 
 
 def reproduction(entry: dict[str, Any]) -> str:
-    """The last re-run of the report's command (``make bench-check``): when, where, and whether
-    its headline mean came back within the committed mean ± tolerance."""
+    """The last re-run of the report's command (``make bench-check``): when, where, how long
+    it took, and whether its headline mean came back within the committed mean ± tolerance."""
     when = str(entry.get("date", "?"))[:10]
     cores = (entry.get("machine") or {}).get("cpu_count", "?")
     text = f"last re-run {when} on {cores} CPU cores"
+    if entry.get("seconds") is not None:
+        text += f" in {fmt(float(entry['seconds']), 's')} s"
     comparisons = entry.get("comparisons") or []
     if comparisons:
         text += ": " + ", ".join(
