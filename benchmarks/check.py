@@ -220,14 +220,22 @@ def side_by_side(
     return "\n".join(lines)
 
 
-def _git_state() -> dict[str, Any]:
-    """The commit checked out and whether the working tree had changes (read-only git calls)."""
+def _git_state(root: Path = ROOT) -> dict[str, Any]:
+    """The commit checked out and whether the working tree had changes (read-only git calls).
+
+    The committed reports' JSON files do not count: ``--record`` writes into them, so the
+    second of several checks run one after another in one clone would otherwise say that its
+    code had changed when only an earlier check's record had."""
     try:
         commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=30
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=30
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True, timeout=60
+            ["git", "status", "--porcelain", "--", ".", ":(exclude)benchmarks/reports/*.json"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=60,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return {}

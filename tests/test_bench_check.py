@@ -219,3 +219,25 @@ def test_make_bench_check_runs_the_script_with_the_named_reports():
         timeout=60,
     ).stdout
     assert "benchmarks/check.py rnn_splice_cpu survival_gbsg_cpu --record" in plan
+
+
+def test_a_record_written_by_an_earlier_check_is_not_an_uncommitted_change(tmp_path):
+    import subprocess
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    reports = tmp_path / "benchmarks" / "reports"
+    reports.mkdir(parents=True)
+    (reports / "toy_cpu.json").write_text("{}\n")
+    (tmp_path / "toy.py").write_text("print(1)\n")
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "toy")
+    assert check._git_state(tmp_path)["uncommitted_changes"] is False
+    (reports / "toy_cpu.json").write_text('{"provenance": {"reproduced": [1]}}\n')
+    assert check._git_state(tmp_path)["uncommitted_changes"] is False
+    (tmp_path / "toy.py").write_text("print(2)\n")  # the code that runs: a change
+    state = check._git_state(tmp_path)
+    assert state["uncommitted_changes"] is True
+    assert len(state["commit"]) == 40
