@@ -141,8 +141,8 @@ def apply_overrides(plan: Mapping[str, Any], assignments: Sequence[str]) -> dict
     return result
 
 
-# Thread pools a spawned worker (``--jobs``) reads from its environment when it starts: OpenMP (the
-# trees), TensorFlow's op pools, and the BLAS libraries NumPy may use.
+# Thread pools a spawned worker (``--jobs``) reads from its environment when it starts:
+# OpenMP (the trees), TensorFlow's op pools, and the BLAS libraries NumPy may use.
 THREAD_VARIABLES = (
     "OMP_NUM_THREADS",
     "OPENBLAS_NUM_THREADS",
@@ -155,11 +155,12 @@ THREAD_VARIABLES = (
 def threads_per_worker(workers: int, cpus: int | None = None) -> int:
     """The cores shared out between ``workers`` processes (at least one thread each).
 
-    Without a limit every worker starts as many OpenMP and TensorFlow threads as the machine
-    has cores. Measured on 2 cores: five workers fitting chapter 08's trees at once took 166 s each
-    with their default threads and 17 s each with one thread (about 5 s for one alone); the
-    ``ehr_mortality`` report of 2026-12-02 run with ``--jobs 5`` spent 43 minutes per split on the trees and
-    52 minutes in all, against 5.4 minutes for the same numbers with ``--jobs 1``."""
+    Without a limit every worker starts as many OpenMP and TensorFlow threads as the
+    machine has cores. Measured on 2 cores: five workers fitting chapter 08's trees at once
+    took 166 s each with their default threads and 17 s each with one thread (about 5 s for
+    one alone). The ``ehr_mortality`` report of 2026-12-02 run with ``--jobs 5`` spent 43
+    minutes per split on the trees and 52 minutes in all, against 5.4 minutes for the same
+    numbers with ``--jobs 1``."""
     return max(1, (cpus or os.cpu_count() or 1) // max(1, workers))
 
 
