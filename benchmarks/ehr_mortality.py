@@ -29,9 +29,8 @@ from benchmarks.report import (  # noqa: E402
     add_set_argument,
     apply_overrides,
     build_report,
+    run_in_workers,
     target,
-    thread_limits,
-    threads_per_worker,
     write_report,
 )
 from helpers import config, ehr, evaluation  # noqa: E402
@@ -248,15 +247,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     plan = apply_overrides(make_plan(settings), args.set)
     smoke = settings.profile == "smoke"
     icu = ehr.load_physionet2012(parts=("a",) if smoke else ehr.PARTS, limit=plan["limit"])
-    workers = min(args.jobs, len(args.splits))
-    if workers > 1:  # one process per split (spawned, sharing the cores; each loads the arrays)
-        import multiprocessing
-
-        spawn = multiprocessing.get_context("spawn")
-        with thread_limits(threads_per_worker(workers)), spawn.Pool(workers) as pool:
-            per_split = pool.map(
-                _run_in_worker, [(settings.profile, plan, split) for split in args.splits]
-            )
+    if args.jobs > 1:  # one process per split (each loads the cached arrays itself)
+        jobs = [(settings.profile, plan, split) for split in args.splits]
+        per_split = run_in_workers(_run_in_worker, jobs, args.jobs)
     else:
         per_split = [run(icu, plan, split, smoke) for split in args.splits]
     for split, result in zip(args.splits, per_split, strict=True):

@@ -53,7 +53,7 @@ import os
 import resource
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -178,6 +178,18 @@ def thread_limits(threads: int) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def run_in_workers(function: Callable[[Any], Any], jobs: Sequence[Any], workers: int) -> list:
+    """``function`` over ``jobs`` in up to ``workers`` spawned processes that share out the
+    cores (:func:`thread_limits`); the results in the order of ``jobs``. The benchmarks'
+    ``--jobs``."""
+    import multiprocessing
+
+    workers = max(1, min(workers, len(jobs)))
+    spawn = multiprocessing.get_context("spawn")
+    with thread_limits(threads_per_worker(workers)), spawn.Pool(workers) as pool:
+        return pool.map(function, jobs)
 
 
 def build_report(

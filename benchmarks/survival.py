@@ -31,9 +31,8 @@ from benchmarks.report import (  # noqa: E402
     add_set_argument,
     apply_overrides,
     build_report,
+    run_in_workers,
     target,
-    thread_limits,
-    threads_per_worker,
     write_report,
 )
 from helpers import config, ehr  # noqa: E402
@@ -223,15 +222,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     started = time.time()
     settings = config.setup(args.profile, seed=args.seeds[0])
     plan = apply_overrides(make_plan(settings), args.set)
-    workers = min(args.jobs, len(args.seeds))
-    if workers > 1:  # one process per seed (spawned, sharing the cores), same results
-        import multiprocessing
-
-        spawn = multiprocessing.get_context("spawn")
-        with thread_limits(threads_per_worker(workers)), spawn.Pool(workers) as pool:
-            per_seed = pool.map(
-                _run_in_worker, [(args.dataset, settings.profile, plan, s) for s in args.seeds]
-            )
+    if args.jobs > 1:  # one process per seed, same results as in-process
+        jobs = [(args.dataset, settings.profile, plan, s) for s in args.seeds]
+        per_seed = run_in_workers(_run_in_worker, jobs, args.jobs)
     else:
         per_seed = [run(args.dataset, plan, seed) for seed in args.seeds]
     for seed, result in zip(args.seeds, per_seed, strict=True):

@@ -46,9 +46,8 @@ from benchmarks.report import (  # noqa: E402
     add_set_argument,
     apply_overrides,
     build_report,
+    run_in_workers,
     target,
-    thread_limits,
-    threads_per_worker,
     write_report,
 )
 from helpers import config, data, evaluation, models  # noqa: E402
@@ -377,17 +376,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     kind = "hippocampus" if args.task == "hippocampus" else "medmnist"
     cases = vol.load_hippocampus(plan["n_cases"]) if kind == "hippocampus" else None
     jobs = [(kind, plan, args.task, seed, cases) for seed in args.seeds]
-    workers = min(args.jobs, len(jobs))
-    if workers > 1:  # spawned worker processes, sharing the cores (benchmarks.report)
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        context = multiprocessing.get_context("spawn")
-        with (
-            thread_limits(threads_per_worker(workers)),
-            ProcessPoolExecutor(workers, mp_context=context) as pool,
-        ):
-            results = list(pool.map(_run_one, jobs))
+    if args.jobs > 1:
+        results = run_in_workers(_run_one, jobs, args.jobs)
     else:
         results = [_run_one(job) for job in jobs]
     for seed, result in zip(args.seeds, results, strict=True):

@@ -4,7 +4,6 @@ runs are injected, and `--jobs` workers that share out the cores."""
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 
 import pytest
@@ -13,6 +12,7 @@ from benchmarks.report import (
     THREAD_VARIABLES,
     add_set_argument,
     apply_overrides,
+    run_in_workers,
     thread_limits,
     threads_per_worker,
 )
@@ -58,9 +58,8 @@ def test_worker_processes_share_out_the_cores():
 def test_spawned_workers_inherit_the_limits_and_the_environment_is_restored(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "7")
     monkeypatch.delenv("TF_NUM_INTRAOP_THREADS", raising=False)
-    with thread_limits(2), multiprocessing.get_context("spawn").Pool(1) as pool:
-        seen = pool.map(os.getenv, THREAD_VARIABLES)
-    assert seen == ["2"] * len(THREAD_VARIABLES)
+    seen = run_in_workers(os.getenv, THREAD_VARIABLES, 2)  # the benchmarks' --jobs 2
+    assert seen == [str(threads_per_worker(2))] * len(THREAD_VARIABLES)
     assert os.environ["OMP_NUM_THREADS"] == "7"
     assert "TF_NUM_INTRAOP_THREADS" not in os.environ
     with pytest.raises(RuntimeError), thread_limits(1):
