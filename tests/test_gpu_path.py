@@ -126,32 +126,38 @@ def test_notebook_gpu_path(path, gpu_env, tmp_path, monkeypatch):
 
 
 def test_a_broken_gpu_branch_fails(gpu_env, tmp_path):
-    """The test can fail: a backbone given the wrong input shape breaks chapter 04's gpu path."""
+    """The test can fail: a generator hard-wired to the smoke and cpu size (28 px) breaks
+    chapter 06's gpu path, whose films are 64 px. The smoke run cannot see this bug."""
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
     from helpers.course import _kernel_manager_class
 
-    source = nbformat.read(ROOT / "notebooks" / "04_cnn_chest_xray.ipynb", as_version=4)
-    call = "models.pretrained_backbone(shape,"
-    last = max(i for i, cell in enumerate(source.cells) if call in cell.source)
-    source.cells = source.cells[: last + 1]  # nothing after the broken cell needs to run
+    source = nbformat.read(ROOT / "notebooks" / "06_gan_synthetic_images.ipynb", as_version=4)
+    call = "image_size=IMG_SIZE"
+    first = min(i for i, cell in enumerate(source.cells) if call in cell.source)
+    last = max(i for i, cell in enumerate(source.cells) if "cgan = make_gan(" in cell.source)
+    assert first <= last
+    source.cells = source.cells[: last + 1]  # nothing after the first GAN needs to run
     for cell in source.cells:
-        cell.source = cell.source.replace(call, "models.pretrained_backbone((shape[0] // 2, 5, 1),")
-    broken = tmp_path / "04_broken.ipynb"
+        cell.source = cell.source.replace(call, "image_size=28")
+    broken = tmp_path / "06_broken.ipynb"
     nbformat.write(source, broken)
-    assert "(shape[0] // 2, 5, 1)" in broken.read_text()
-    with pytest.raises(PapermillExecutionError):
+    assert "image_size=28" in broken.read_text()
+    with pytest.raises(PapermillExecutionError) as failure:
         pm.execute_notebook(
             str(broken),
             str(tmp_path / "out.ipynb"),
-            parameters=TINY["04_cnn_chest_xray"],
+            parameters=TINY["06_gan_synthetic_images"],
             cwd=str(tmp_path),
             kernel_name="python3",
             kernel_manager_class=_kernel_manager_class(),
             progress_bar=False,
             execution_timeout=900,
         )
+    # it failed for the planted reason: 28-px fakes meet a discriminator built for 64 px
+    message = failure.value.evalue
+    assert "incompatible" in message and "64, 64, 1" in message and "28, 28" in message, message
 
 
 def test_fixtures_are_refused_outside_the_gpu_path_tests(gpu_root, monkeypatch):
