@@ -23,11 +23,13 @@ message.
 
 ``hippocampus``: Decathlon Task 04, one fixed split of the 260 training volumes (70/10/20 %,
 split seed 0; the official test labels are not public). The public files do not say which
-volumes (left and right hippocampus) come from the same person, so the split is by volume. Per seed a
-U-Net (``cpu``: 2D on sagittal slices with one neighbour slice on each side as channels;
-``gpu``: 3D) with Dice + cross-entropy loss; Dice and HD95 per structure on the original
-voxel grid of the held-back volumes, bootstrap intervals over volumes, volumes
-(Bland-Altman).
+volumes (left and right hippocampus) come from the same person, so the split is by volume. Per seed
+U-Nets with Dice + cross-entropy loss (``cpu``: two 2D U-Nets, one on coronal and one on
+axial slices, each with one neighbour slice on each side as channels, their probabilities
+averaged; ``gpu``: one 3D U-Net); Dice and HD95 per structure on the original voxel grid of
+the held-back volumes, bootstrap intervals over volumes, volumes (Bland-Altman). The two
+views were chosen on the validation volumes
+(``benchmarks/reports/search/hippocampus_search.md``).
 """
 
 from __future__ import annotations
@@ -74,6 +76,8 @@ def make_plan(settings: config.Settings, task: str, size: int) -> dict[str, Any]
             "epochs": pick(None, smoke=1, cpu=10, gpu=150),
             "base": pick(None, smoke=4, cpu=16, gpu=32),
             "context": pick(None, 1, gpu=None),
+            # 2D: one U-Net per slicing direction, their probabilities averaged
+            "views": pick(None, ("coronal", "axial"), gpu=None),
             "batch_size": pick(None, 32, gpu=4),
             "learning_rate": 1e-3,
             "n_cases": pick(None, None, smoke=12),
@@ -202,39 +206,76 @@ def run_medmnist(plan: dict[str, Any], flag: str, seed: int) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- hippocampus
+# Slicing directions of the 2D U-Nets: axes 1-3 of (n, X, H, W) volumes, named for the files'
+# orientation (their affines say RAS: X runs right-left, H anterior-posterior, W inferior-superior).
+VIEW_AXES = {"sagittal": 1, "coronal": 2, "axial": 3}
+
+
+def _dice_and_hd95(prob: np.ndarray, prepared: dict[str, Any], cases: list[dict]) -> list[dict]:
+    pred = prob.argmax(-1).astype(np.uint8)
+    return vol.evaluate_segmentation(pred, prepared, cases)
+
+
 def run_hippocampus(plan: dict[str, Any], seed: int, cases: list[dict]) -> dict[str, Any]:
-    """One seed: train the U-Net on the fixed training volumes, score the held-back ones."""
+    """One seed: train the U-Net(s) on the fixed training volumes, score the held-back ones.
+
+    2D (``context`` set): one U-Net per entry of ``views``, each on slices along its axis
+    (:data:`VIEW_AXES`), all seeded with ``seed``; the prediction averages their
+    probabilities. 3D: one U-Net on whole volumes."""
     split = vol.subject_split([c["case"] for c in cases], seed=plan["split_seed"])
     by_name = {c["case"]: c for c in cases}
     sets = {k: [by_name[n] for n in names] for k, names in split.items()}
     prepared = {k: vol.prepare_hippocampus(v, plan["shape"]) for k, v in sets.items()}
     context = plan["context"]
-    config.set_seed(seed)
+    views = list(plan["views"]) if context is not None else ["volume"]
     started = time.time()
-    channels = 1 if context is None else 2 * context + 1
-    shape = (*plan["shape"], 1) if context is None else (*plan["shape"][1:], channels)
-    model = vol.unet(shape, 3, base=plan["base"], depth=3)
-    history = vol.train_segmenter(
-        model,
-        prepared["train"],
-        epochs=plan["epochs"],
-        context=context,
-        batch_size=plan["batch_size"],
-        learning_rate=plan["learning_rate"],
-        seed=seed,
-    )
+    losses, parameters = {}, 0
+    probs: dict[str, dict[str, np.ndarray]] = {"val": {}, "test": {}}
+    for view in views:
+        axis = VIEW_AXES.get(view, 1)
+        config.set_seed(seed)
+        if context is None:
+            shape = (*plan["shape"], 1)
+        else:
+            in_plane = [n for k, n in enumerate(plan["shape"], start=1) if k != axis]
+            shape = (*in_plane, 2 * context + 1)
+        model = vol.unet(shape, 3, base=plan["base"], depth=3)
+        history = vol.train_segmenter(
+            model,
+            prepared["train"],
+            epochs=plan["epochs"],
+            context=context,
+            batch_size=plan["batch_size"],
+            learning_rate=plan["learning_rate"],
+            seed=seed,
+            axis=axis,
+        )
+        losses[view] = history["loss"]
+        parameters += int(model.count_params())
+        for name in ("val", "test"):
+            images = prepared[name]["images"]
+            probs[name][view] = vol.segment_probabilities(model, images, context, axis)
     seconds = time.time() - started
     result: dict[str, Any] = {
         "seed": seed,
         "n_train": len(sets["train"]),
         "n_val": len(sets["val"]),
         "n_test": len(sets["test"]),
-        "loss": history["loss"],
-        "parameters": int(model.count_params()),
+        "views": views,
+        "loss": losses if len(views) > 1 else losses[views[0]],
+        "parameters": parameters,
     }
+    if len(views) > 1:  # each view's U-Net alone, on the same held-back volumes
+        for view in views:
+            for name in ("val", "test"):
+                rows = _dice_and_hd95(probs[name][view], prepared[name], sets[name])
+                prefix = f"{view}_" if name == "test" else f"val_{view}_"
+                for structure in vol.HIPPOCAMPUS_LABELS.values():
+                    dices = [r[f"dice_{structure}"] for r in rows]
+                    result[f"{prefix}dice_{structure}"] = float(np.mean(dices))
     for name in ("val", "test"):
-        pred = vol.segment_volumes(model, prepared[name]["images"], context)
-        rows = vol.evaluate_segmentation(pred, prepared[name], sets[name])
+        mean_prob = np.mean([probs[name][view] for view in views], axis=0)
+        rows = _dice_and_hd95(mean_prob, prepared[name], sets[name])
         for structure in vol.HIPPOCAMPUS_LABELS.values():
             dices = np.array([r[f"dice_{structure}"] for r in rows])
             hds = np.array([r[f"hd95_{structure}"] for r in rows])
@@ -424,6 +465,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "dice_posterior": 0.0,
             }
         }
+        views = per_seed[0]["views"]
+        if len(views) > 1:
+            for view in views:
+                baselines[f"the {view} U-Net alone (one of the averaged views)"] = {
+                    f"dice_{s}": float(np.mean([r[f"{view}_dice_{s}"] for r in per_seed]))
+                    for s in vol.HIPPOCAMPUS_LABELS.values()
+                }
         details["voxel_accuracy"] = float(np.mean([r["voxel_accuracy"] for r in per_seed]))
         details["all_background_voxel_accuracy"] = per_seed[0]["all_background_accuracy"]
         dataset = "MSD Task 04 Hippocampus (260 training volumes; fixed split by volume)"

@@ -763,28 +763,49 @@ def random_shift(x: np.ndarray, max_shift: int, rng: np.random.Generator) -> np.
     return out
 
 
-def slice_stack(volumes: np.ndarray, context: int = 1) -> np.ndarray:
-    """2D (or 2.5D) segmentation inputs: for every slice along axis 1 of ``(n, X, H, W)``
-    volumes, that slice and its ``context`` neighbours on each side as channels
-    ``(n * X, H, W, 2 * context + 1)``; outside the volume the neighbours are zeros."""
+def slice_stack(volumes: np.ndarray, context: int = 1, axis: int = 1) -> np.ndarray:
+    """2D (or 2.5D) segmentation inputs: for every slice along ``axis`` (1, 2 or 3) of
+    ``(n, X, H, W)`` volumes, that slice and its ``context`` neighbours on each side as
+    channels, e.g. ``(n * X, H, W, 2 * context + 1)`` for ``axis=1``; outside the volume the
+    neighbours are zeros."""
+    if axis not in (1, 2, 3):
+        raise ValueError(f"axis must be 1, 2 or 3 of (n, X, H, W) volumes, not {axis}")
+    volumes = np.moveaxis(volumes, axis, 1)
     n, depth = volumes.shape[:2]
     padded = np.pad(volumes, ((0, 0), (context, context), (0, 0), (0, 0)))
     channels = [padded[:, k : k + depth] for k in range(2 * context + 1)]
     return np.stack(channels, axis=-1).reshape(n * depth, *volumes.shape[2:], 2 * context + 1)
 
 
-def segment_volumes(
-    model: Any, volumes: np.ndarray, context: int | None = None, batch_size: int = 64
+def segment_probabilities(
+    model: Any,
+    volumes: np.ndarray,
+    context: int | None = None,
+    axis: int = 1,
+    batch_size: int = 64,
 ) -> np.ndarray:
-    """Arg-max label maps ``(n, X, H, W)`` (uint8) of ``volumes`` ``(n, X, H, W)``: slice by
-    slice with :func:`slice_stack` for a 2D model (``context`` neighbours), or whole
-    volumes for a 3D model (``context=None``)."""
-    n = len(volumes)
+    """Per-voxel class probabilities ``(n, X, H, W, classes)`` of ``volumes`` ``(n, X, H,
+    W)``: slice by slice along ``axis`` with :func:`slice_stack` for a 2D model (``context``
+    neighbours), or whole volumes for a 3D model (``context=None``). Models that read the
+    same volumes along different axes can be averaged here (a multi-view ensemble)."""
     if context is None:
-        prob = model.predict(volumes[..., None], batch_size=max(1, batch_size // 16), verbose=0)
-        return prob.argmax(-1).astype(np.uint8)
-    prob = model.predict(slice_stack(volumes, context), batch_size=batch_size, verbose=0)
-    return prob.argmax(-1).reshape(n, *volumes.shape[1:]).astype(np.uint8)
+        return model.predict(volumes[..., None], batch_size=max(1, batch_size // 16), verbose=0)
+    prob = model.predict(slice_stack(volumes, context, axis), batch_size=batch_size, verbose=0)
+    moved = np.moveaxis(volumes, axis, 1).shape
+    return np.moveaxis(prob.reshape(*moved, prob.shape[-1]), 1, axis)
+
+
+def segment_volumes(
+    model: Any,
+    volumes: np.ndarray,
+    context: int | None = None,
+    batch_size: int = 64,
+    axis: int = 1,
+) -> np.ndarray:
+    """Arg-max label maps ``(n, X, H, W)`` (uint8) of :func:`segment_probabilities`."""
+    return (
+        segment_probabilities(model, volumes, context, axis, batch_size).argmax(-1).astype(np.uint8)
+    )
 
 
 def prepare_hippocampus(
@@ -818,17 +839,19 @@ def train_segmenter(
     batch_size: int = 32,
     learning_rate: float = 1e-3,
     seed: int = 0,
+    axis: int = 1,
 ) -> dict[str, Any]:
     """Train a U-Net with :func:`dice_ce_loss` on a cosine schedule for ``epochs``.
 
-    2D (``context`` given): every slice along axis 1 that holds image voxels (padding
-    slices are skipped), with its neighbours as channels. 3D (``context=None``): whole
-    volumes, randomly flipped along the first axis (left-right for the hippocampus files)
-    in each epoch. Returns the loss history."""
+    2D (``context`` given): every slice along ``axis`` (1, 2 or 3 of ``(n, X, H, W)``) that
+    holds image voxels (padding slices are skipped), with its neighbours as channels. 3D
+    (``context=None``): whole volumes, randomly flipped along the first axis (left-right for
+    the hippocampus files) in each epoch. Returns the loss history."""
     images, labels = train["images"], train["labels"]
     if context is not None:
-        x = slice_stack(images, context)
-        y = labels.reshape(-1, *labels.shape[2:])
+        x = slice_stack(images, context, axis)
+        moved = np.moveaxis(labels, axis, 1)
+        y = moved.reshape(-1, *moved.shape[2:])
         keep = np.abs(x[..., context]).reshape(len(x), -1).max(axis=1) > 0
         x, y = x[keep], y[keep]
     else:

@@ -146,6 +146,25 @@ def test_memory_and_slices():
     assert len(vol.orthogonal_slices(cube[0])) == 3
 
 
+def test_slices_along_another_axis_come_back_to_the_same_voxels():
+    cube = np.arange(2 * 4 * 6 * 8, dtype=float).reshape(2, 4, 6, 8)
+    stack = vol.slice_stack(cube, context=1, axis=3)  # 8 slices of 4 x 6 per volume
+    assert stack.shape == (16, 4, 6, 3)
+    np.testing.assert_array_equal(stack[9, ..., 1], cube[1, :, :, 1])
+    np.testing.assert_array_equal(stack[9, ..., 2], cube[1, :, :, 2])
+    with pytest.raises(ValueError, match="axis must be 1, 2 or 3"):
+        vol.slice_stack(cube, axis=0)
+
+    class Echo:  # a "model" that returns its centre slice as the only class's probability
+        def predict(self, x, batch_size, verbose):
+            return x[..., 1:2]
+
+    for axis in (1, 2, 3):
+        prob = vol.segment_probabilities(Echo(), cube, context=1, axis=axis)
+        assert prob.shape == (*cube.shape, 1)
+        np.testing.assert_array_equal(prob[..., 0], cube)  # every voxel back in its place
+
+
 def test_random_shift_moves_each_volume_by_whole_voxels():
     x = np.zeros((3, 8, 8, 8, 1), np.float32)
     x[:, 4, 4, 4] = 1
