@@ -222,17 +222,20 @@ def run_hippocampus(plan: dict[str, Any], seed: int, cases: list[dict]) -> dict[
     2D (``context`` set): one U-Net per entry of ``views``, each on slices along its axis
     (:data:`VIEW_AXES`), all seeded with ``seed``; the prediction averages their
     probabilities. 3D: one U-Net on whole volumes."""
+    context = plan["context"]
+    views = list(plan["views"]) if context is not None else ["volume"]
+    unknown = sorted(set(views) - set(VIEW_AXES)) if context is not None else []
+    if unknown:
+        raise ValueError(f"unknown slicing view(s) {unknown}; choose from {sorted(VIEW_AXES)}")
     split = vol.subject_split([c["case"] for c in cases], seed=plan["split_seed"])
     by_name = {c["case"]: c for c in cases}
     sets = {k: [by_name[n] for n in names] for k, names in split.items()}
     prepared = {k: vol.prepare_hippocampus(v, plan["shape"]) for k, v in sets.items()}
-    context = plan["context"]
-    views = list(plan["views"]) if context is not None else ["volume"]
     started = time.time()
     losses, parameters = {}, 0
     probs: dict[str, dict[str, np.ndarray]] = {"val": {}, "test": {}}
     for view in views:
-        axis = VIEW_AXES.get(view, 1)
+        axis = VIEW_AXES.get(view, 1)  # 3D ("volume"): not used
         config.set_seed(seed)
         if context is None:
             shape = (*plan["shape"], 1)

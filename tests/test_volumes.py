@@ -340,3 +340,12 @@ def test_benchmark_smoke_writes_a_valid_report(task, tmp_path, monkeypatch):
         assert 0 <= report["headline"]["dice_anterior"] <= 1
         run = report["per_seed"][0]
         assert run["all_background_accuracy"] > 0.9
+
+
+def test_hippocampus_benchmark_names_an_unknown_slicing_view():
+    from benchmarks import volumes as bench
+
+    plan = {"context": 1, "views": ("coronal", "saggital"), "split_seed": 0, "shape": (40, 56, 40)}
+    cases = [{"case": f"hippocampus_{k:03d}"} for k in range(10)]
+    with pytest.raises(ValueError, match=r"unknown slicing view\(s\) \['saggital'\]"):
+        bench.run_hippocampus(plan, 0, cases)
