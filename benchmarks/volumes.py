@@ -206,9 +206,8 @@ def run_medmnist(plan: dict[str, Any], flag: str, seed: int) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- hippocampus
-# Slicing directions of the 2D U-Nets: axes 1-3 of (n, X, H, W) volumes, named for the files'
-# orientation (their affines say RAS: X runs right-left, H anterior-posterior, W inferior-superior).
-VIEW_AXES = {"sagittal": 1, "coronal": 2, "axial": 3}
+# Slicing directions of the 2D U-Nets (helpers.volumes, shared with chapter 05)
+VIEW_AXES = vol.VIEW_AXES
 
 
 def _dice_and_hd95(prob: np.ndarray, prepared: dict[str, Any], cases: list[dict]) -> list[dict]:

@@ -27,6 +27,10 @@ from . import data
 
 #: Label values of the Decathlon hippocampus task and their names.
 HIPPOCAMPUS_LABELS: dict[int, str] = {1: "anterior", 2: "posterior"}
+#: Slicing directions of 2D segmenters: axes 1-3 of ``(n, X, H, W)`` hippocampus volumes, named
+#: for the files' orientation (their affines say RAS: X runs right-left, H anterior-posterior,
+#: W inferior-superior); the ``axis`` of :func:`slice_stack` and :func:`train_segmenter`.
+VIEW_AXES: dict[str, int] = {"sagittal": 1, "coronal": 2, "axial": 3}
 #: The fixed shape every hippocampus volume is padded to (all 260 fit without cropping).
 HIPPOCAMPUS_SHAPE: tuple[int, int, int] = (48, 64, 48)
 _HIPPO_DIR = "msd/Task04_Hippocampus"

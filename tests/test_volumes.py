@@ -302,8 +302,15 @@ def test_real_hippocampus_pairs_fit_the_fixed_shape():
     assert len(cases) == 260
     assert vol.hippocampus_folder(REAL_ROOT) == folder
     loaded = vol.load_hippocampus(data_home=REAL_ROOT)
+    # the slicing directions' names (VIEW_AXES) hold for every file's affine: fixing the
+    # sagittal axis fixes left-right, the coronal one front-back, the axial one head-foot
+    normal = {"sagittal": "LR", "coronal": "AP", "axial": "IS"}
     for case in loaded:
         assert case["spacing"] == (1.0, 1.0, 1.0)
+        codes = nib.aff2axcodes(case["affine"])
+        assert {v: codes[a - 1] in normal[v] for v, a in vol.VIEW_AXES.items()} == dict.fromkeys(
+            normal, True
+        ), (case["case"], codes)
         fitted, box = vol.pad_or_crop(case["label"], (40, 56, 40))
         # the benchmark's crop loses no labelled voxel, and restoring gives the original back
         assert np.bincount(fitted.ravel(), minlength=3)[1:].tolist() == (
