@@ -206,10 +206,6 @@ def run_medmnist(plan: dict[str, Any], flag: str, seed: int) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- hippocampus
-# Slicing directions of the 2D U-Nets (helpers.volumes, shared with chapter 05)
-VIEW_AXES = vol.VIEW_AXES
-
-
 def _dice_and_hd95(prob: np.ndarray, prepared: dict[str, Any], cases: list[dict]) -> list[dict]:
     pred = prob.argmax(-1).astype(np.uint8)
     return vol.evaluate_segmentation(pred, prepared, cases)
@@ -219,13 +215,12 @@ def run_hippocampus(plan: dict[str, Any], seed: int, cases: list[dict]) -> dict[
     """One seed: train the U-Net(s) on the fixed training volumes, score the held-back ones.
 
     2D (``context`` set): one U-Net per entry of ``views``, each on slices along its axis
-    (:data:`VIEW_AXES`), all seeded with ``seed``; the prediction averages their
+    (``helpers.volumes.VIEW_AXES``), all seeded with ``seed``; the prediction averages their
     probabilities. 3D: one U-Net on whole volumes."""
     context = plan["context"]
     views = list(plan["views"]) if context is not None else ["volume"]
-    unknown = sorted(set(views) - set(VIEW_AXES)) if context is not None else []
-    if unknown:
-        raise ValueError(f"unknown slicing view(s) {unknown}; choose from {sorted(VIEW_AXES)}")
+    # 3D ("volume"): the axis is not used
+    axes = vol.view_axes(views) if context is not None else [1]
     split = vol.subject_split([c["case"] for c in cases], seed=plan["split_seed"])
     by_name = {c["case"]: c for c in cases}
     sets = {k: [by_name[n] for n in names] for k, names in split.items()}
@@ -233,14 +228,12 @@ def run_hippocampus(plan: dict[str, Any], seed: int, cases: list[dict]) -> dict[
     started = time.time()
     losses, parameters = {}, 0
     probs: dict[str, dict[str, np.ndarray]] = {"val": {}, "test": {}}
-    for view in views:
-        axis = VIEW_AXES.get(view, 1)  # 3D ("volume"): not used
+    for view, axis in zip(views, axes, strict=True):
         config.set_seed(seed)
         if context is None:
             shape = (*plan["shape"], 1)
         else:
-            in_plane = [n for k, n in enumerate(plan["shape"], start=1) if k != axis]
-            shape = (*in_plane, 2 * context + 1)
+            shape = vol.slice_input_shape(plan["shape"], context, axis)
         model = vol.unet(shape, 3, base=plan["base"], depth=3)
         history = vol.train_segmenter(
             model,

@@ -781,6 +781,27 @@ def slice_stack(volumes: np.ndarray, context: int = 1, axis: int = 1) -> np.ndar
     return np.stack(channels, axis=-1).reshape(n * depth, *volumes.shape[2:], 2 * context + 1)
 
 
+def slice_input_shape(
+    shape: Sequence[int], context: int = 1, axis: int = 1
+) -> tuple[int, int, int]:
+    """Input shape of a 2D segmenter fed by :func:`slice_stack` from volumes of ``shape``
+    ``(X, H, W)``: the two in-plane sizes (``axis`` left out) and ``2 * context + 1``
+    channels."""
+    if axis not in (1, 2, 3):
+        raise ValueError(f"axis must be 1, 2 or 3 of (n, X, H, W) volumes, not {axis}")
+    in_plane = [int(n) for k, n in enumerate(shape, start=1) if k != axis]
+    return (*in_plane, 2 * context + 1)
+
+
+def view_axes(views: Sequence[str]) -> list[int]:
+    """The :data:`VIEW_AXES` axis of each named slicing direction; an unknown name raises
+    ``ValueError`` naming it (before any volume is read or model trained)."""
+    unknown = sorted(set(views) - set(VIEW_AXES))
+    if unknown:
+        raise ValueError(f"unknown slicing view(s) {unknown}; choose from {sorted(VIEW_AXES)}")
+    return [VIEW_AXES[view] for view in views]
+
+
 def segment_probabilities(
     model: Any,
     volumes: np.ndarray,

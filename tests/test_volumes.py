@@ -154,6 +154,15 @@ def test_slices_along_another_axis_come_back_to_the_same_voxels():
     np.testing.assert_array_equal(stack[9, ..., 2], cube[1, :, :, 2])
     with pytest.raises(ValueError, match="axis must be 1, 2 or 3"):
         vol.slice_stack(cube, axis=0)
+    for axis in (1, 2, 3):  # the 2D model's input shape is what slice_stack yields per slice
+        for context in (0, 1, 2):
+            expected = vol.slice_stack(cube, context=context, axis=axis).shape[1:]
+            assert vol.slice_input_shape(cube.shape[1:], context, axis) == expected
+    with pytest.raises(ValueError, match="axis must be 1, 2 or 3"):
+        vol.slice_input_shape(cube.shape[1:], 1, axis=4)
+    assert vol.view_axes(["axial", "sagittal", "coronal"]) == [3, 1, 2]
+    with pytest.raises(ValueError, match=r"unknown slicing view\(s\) \['Coronal'\]"):
+        vol.view_axes(["axial", "Coronal"])
 
     class Echo:  # a "model" that returns its centre slice as the only class's probability
         def predict(self, x, batch_size, verbose):
