@@ -767,13 +767,17 @@ def random_shift(x: np.ndarray, max_shift: int, rng: np.random.Generator) -> np.
     return out
 
 
+def _check_slice_axis(axis: int) -> None:
+    if axis not in (1, 2, 3):
+        raise ValueError(f"axis must be 1, 2 or 3 of (n, X, H, W) volumes, not {axis}")
+
+
 def slice_stack(volumes: np.ndarray, context: int = 1, axis: int = 1) -> np.ndarray:
     """2D (or 2.5D) segmentation inputs: for every slice along ``axis`` (1, 2 or 3) of
     ``(n, X, H, W)`` volumes, that slice and its ``context`` neighbours on each side as
     channels, e.g. ``(n * X, H, W, 2 * context + 1)`` for ``axis=1``; outside the volume the
     neighbours are zeros."""
-    if axis not in (1, 2, 3):
-        raise ValueError(f"axis must be 1, 2 or 3 of (n, X, H, W) volumes, not {axis}")
+    _check_slice_axis(axis)
     volumes = np.moveaxis(volumes, axis, 1)
     n, depth = volumes.shape[:2]
     padded = np.pad(volumes, ((0, 0), (context, context), (0, 0), (0, 0)))
@@ -787,8 +791,7 @@ def slice_input_shape(
     """Input shape of a 2D segmenter fed by :func:`slice_stack` from volumes of ``shape``
     ``(X, H, W)``: the two in-plane sizes (``axis`` left out) and ``2 * context + 1``
     channels."""
-    if axis not in (1, 2, 3):
-        raise ValueError(f"axis must be 1, 2 or 3 of (n, X, H, W) volumes, not {axis}")
+    _check_slice_axis(axis)
     in_plane = [int(n) for k, n in enumerate(shape, start=1) if k != axis]
     return (*in_plane, 2 * context + 1)
 
