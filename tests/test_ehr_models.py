@@ -154,6 +154,40 @@ def test_survival_benchmark_smoke(tmp_path, monkeypatch):
     assert "random survival forest (scikit-survival)" in report["baselines"]
 
 
+def test_survival_plan_is_deepsurvs_published_configuration(monkeypatch):
+    from benchmarks import survival
+    from helpers import config
+
+    monkeypatch.delenv("DL4H_PROFILE", raising=False)
+    plan = survival.make_plan(config.get_settings("cpu"), "support")
+    assert plan["hidden"] == (44,) and plan["epochs"] == 800
+    assert plan["learning_rate"] == pytest.approx(0.0473, abs=1e-4)
+    assert survival.make_plan(config.get_settings("gpu"), "whas")["epochs"] == 1200
+    assert survival.make_plan(config.get_settings("smoke"), "gbsg")["epochs"] == 2
+    with pytest.raises(ValueError, match="metabric"):
+        survival.make_plan(config.get_settings("cpu"), "metabric")
+
+
+def test_deepsurv_network_penalises_only_its_output_and_decays_the_learning_rate():
+    from benchmarks import survival
+
+    plan = survival.DEEPSURV_CONFIGS["whas"]
+    net = survival.deepsurv_network(6, plan, n_events=200)
+    dropouts = [layer for layer in net.layers if "dropout" in type(layer).__name__.lower()]
+    assert [type(layer) for layer in dropouts] == [keras.layers.Dropout] * 3  # not AlphaDropout
+    assert all(layer.rate == pytest.approx(plan["dropout"]) for layer in dropouts)
+    # one penalty, on the log-risk layer's weights, scaled to the mean-per-event loss
+    w = net.get_layer("log_risk").kernel.numpy()
+    assert len(net.losses) == 1
+    expected = plan["l2_output"] / 200 * float(np.sum(w**2))
+    assert float(net.losses[0]) == pytest.approx(expected, rel=1e-5)
+    # Adam at lr / (1 + step * lr_decay): one full-batch step per epoch, as in DeepSurv
+    schedule = keras.optimizers.schedules.deserialize(net.optimizer.get_config()["learning_rate"])
+    assert float(schedule(100)) == pytest.approx(
+        plan["learning_rate"] / (1 + 100 * plan["lr_decay"])
+    )
+
+
 def test_survival_benchmark_metabric_fails_fast(tmp_path, monkeypatch):
     from benchmarks import survival
     from helpers import data
