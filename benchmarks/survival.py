@@ -14,9 +14,9 @@ epochs, no early stopping) on the negative partial log-likelihood of
 ``helpers.ehr_models.cox_loss``. It replaced an untuned network (two layers of 32, 80/20
 early stopping) after a comparison on validation folds of the training split only
 (``benchmarks/reports/search/survival_search.md``). All are scored once on the test split:
-Harrell's C, Uno's C, the mean time-dependent AUC and the integrated Brier score (survival curves from Breslow's
-baseline hazard for the network), plus the mean of the network's and the forest's risk
-ranks (an ensemble fixed in advance, nothing chosen on test).
+Harrell's C, Uno's C, the mean time-dependent AUC and the integrated Brier score (survival
+curves from Breslow's baseline hazard for the network), plus the mean of the network's and
+the forest's risk ranks (an ensemble fixed in advance, nothing chosen on test).
 """
 
 from __future__ import annotations
