@@ -139,7 +139,6 @@ def test_cox_loss_and_its_gradient_match_the_risk_set_definition_on_many_ties():
     at_risk = t[None, :] >= t[:, None]
     shifted = np.where(at_risk, np.exp(r[None, :] - r.max()), 0.0).sum(1)
     log_risk = np.log(shifted) + r.max()
-    expected = -np.sum(e * (r - log_risk)) / e.sum()
     # d loss / d r_k = (-e_k + sum_i e_i [k in R_i] exp(r_k) / S_i) / n_events
     weights = np.where(at_risk, np.exp(r[None, :] - log_risk[:, None]), 0.0)
     expected_grad = (-e + (e[:, None] * weights).sum(0)) / e.sum()
@@ -148,7 +147,7 @@ def test_cox_loss_and_its_gradient_match_the_risk_set_definition_on_many_ties():
     risk = tf.Variable(r[:, None])
     with tf.GradientTape() as tape:
         loss = em.cox_loss(np.stack([t, e], 1), risk)
-    assert float(loss) == pytest.approx(expected, rel=1e-5)
+    assert float(loss) == pytest.approx(_cox_numpy(t, e, r.astype(np.float64)), rel=1e-5)
     grad = tape.gradient(loss, risk).numpy()[:, 0]
     np.testing.assert_allclose(grad, expected_grad, atol=1e-6)
     # the latest patient's log-risk 205 below the highest: alone in its risk set, exp(-205)
