@@ -184,6 +184,29 @@ def test_survival_benchmark_smoke(tmp_path, monkeypatch):
     validate(json.loads(out.read_text()))
     assert 0.3 < report["headline"]["test_cindex"] < 0.9
     assert "random survival forest (scikit-survival)" in report["baselines"]
+    # the headline model is the one validation chose, and its test C is that model's own
+    selection = report["details"]["selection"]
+    means = selection["mean_validation_cindex"]
+    assert selection["chosen"] == max(means, key=means.get)
+    key = next(k for k, name in survival.MODEL_NAMES.items() if name == selection["chosen"])
+    (run,) = report["per_seed"]
+    assert run["selected_test_cindex"] == run[key]["harrell_c"]
+    assert selection["chosen"] in report["metrics"]["selected_test_cindex"]["label"]
+
+
+def test_survival_choice_is_the_best_mean_validation_c_not_the_best_seed():
+    from benchmarks import survival
+
+    def seeds(*rows):
+        others = {"neural": 0.6, "ensemble_nn_rsf": 0.6, "cox": 0.5}
+        return [{"validation_cindex": {**others, "rsf": rsf, "gbs": gbs}} for rsf, gbs in rows]
+
+    # the forest wins the first seed by far, the boosted model wins on average
+    chosen, means = survival.choose_on_validation(seeds((0.80, 0.70), (0.50, 0.70)))
+    assert chosen == "gbs" and means["rsf"] == pytest.approx(0.65)
+    # a tie goes to the first candidate in CANDIDATES: the network
+    tie = [{"validation_cindex": dict.fromkeys(survival.CANDIDATES, 0.7)}]
+    assert survival.choose_on_validation(tie)[0] == survival.CANDIDATES[0] == "neural"
 
 
 def test_survival_plan_is_deepsurvs_published_configuration(monkeypatch):
