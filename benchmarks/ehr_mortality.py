@@ -163,9 +163,14 @@ def run(icu: ehr.ICUData, plan: dict[str, Any], split: int, smoke: bool) -> dict
 METRICS = {
     "test_auroc": {
         "label": "test AUROC, GRU-D + trees ensemble (mean of probabilities)",
+        "column": "test AUROC",
         "unit": "",
     },
-    "test_auprc": {"label": "test AUPRC, GRU-D + trees ensemble", "unit": ""},
+    "test_auprc": {
+        "label": "test AUPRC, GRU-D + trees ensemble",
+        "column": "test AUPRC",
+        "unit": "",
+    },
     "grud_auroc": {"label": "test AUROC, GRU-D", "unit": ""},
     "grud_auprc": {"label": "test AUPRC, GRU-D", "unit": ""},
     "seconds": {"label": "seconds per split (trees + GRU-D training)", "unit": "s"},
@@ -279,6 +284,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             target("seconds", "<=", 360),
         ],
         details={
+            "method": "GRU-D + trees ensemble",
             "stays": len(icu.record_ids),
             "empty_stays_excluded": icu.empty_ids,
             "rows_dropped": icu.dropped,

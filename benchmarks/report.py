@@ -11,6 +11,8 @@ A report is a JSON object with exactly the keys of :data:`REPORT_KEYS`:
 ``metrics``
     metric name -> ``{"label": ..., "unit": ...}``: what each headline number means. A unit
     of ``""`` is a score (AUC, accuracy, a ratio); ``"s"`` seconds; anything else is shown.
+    Optional ``"column"``: the metric without the model's name, the header of the baseline
+    and reference tables (whose rows are other models) where the label names this one.
 ``headline``
     metric name -> mean over the runs: the numbers the results page leads with.
 ``spread``
@@ -36,7 +38,8 @@ A report is a JSON object with exactly the keys of :data:`REPORT_KEYS`:
     anything else the benchmark wants to keep (nested diagnostics). ``details["failures"]``,
     when present, counts the runs that failed by a stated criterion (``criterion``,
     ``n_runs``, ``n_failed``, ``failed_seeds``, ``reasons``); the results page shows it under
-    the headline table.
+    the headline table. ``details["method"]``, when present, names this benchmark's model in
+    the baseline table's last row.
 
 The keys live in ``benchmarks/report_format.py`` (no heavy imports), which the book's
 extension and ``benchmarks/check.py`` (``make bench-check``) import too.

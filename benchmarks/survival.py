@@ -263,10 +263,22 @@ def run(cohort: str, plan: dict[str, Any], seed: int) -> dict[str, Any]:
 
 
 METRICS = {
-    "test_cindex": {"label": "test Harrell's C, neural Cox (DeepSurv's configuration)", "unit": ""},
-    "test_uno_c": {"label": "test Uno's C, neural Cox", "unit": ""},
-    "test_td_auc": {"label": "test mean time-dependent AUC, neural Cox", "unit": ""},
-    "test_ibs": {"label": "test integrated Brier score, neural Cox (lower is better)", "unit": ""},
+    "test_cindex": {
+        "label": "test Harrell's C, neural Cox (DeepSurv's configuration)",
+        "column": "test Harrell's C",
+        "unit": "",
+    },
+    "test_uno_c": {"label": "test Uno's C, neural Cox", "column": "test Uno's C", "unit": ""},
+    "test_td_auc": {
+        "label": "test mean time-dependent AUC, neural Cox",
+        "column": "test mean time-dependent AUC",
+        "unit": "",
+    },
+    "test_ibs": {
+        "label": "test integrated Brier score, neural Cox (lower is better)",
+        "column": "test integrated Brier score (lower is better)",
+        "unit": "",
+    },
     "seconds": {"label": "seconds per seed (neural Cox)", "unit": "s"},
 }
 MODEL_NAMES = {
@@ -391,6 +403,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         },
         targets=goals,
         details={
+            "method": MODEL_NAMES["neural"],
             "selection": {
                 "rule": "the candidate with the highest Harrell's C on a random fifth of the "
                 "training split, averaged over the seeds (fitted on the other four fifths; the "
@@ -399,7 +412,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "validation_fraction": VALIDATION_FRACTION,
                 "mean_validation_cindex": {MODEL_NAMES[k]: v for k, v in validation_means.items()},
                 "chosen": MODEL_NAMES[chosen],
-            }
+            },
         },
     )
     write_report(args.out, report)

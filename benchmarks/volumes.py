@@ -304,8 +304,16 @@ def run_hippocampus(plan: dict[str, Any], seed: int, cases: list[dict]) -> dict[
 # --------------------------------------------------------------------------- main
 METRICS = {
     "medmnist": {
-        "test_auc": {"label": "test AUC, 3D CNN (MedMNIST definition)", "unit": ""},
-        "test_acc": {"label": "test ACC, 3D CNN (score > 0.5, MedMNIST definition)", "unit": ""},
+        "test_auc": {
+            "label": "test AUC, 3D CNN (MedMNIST definition)",
+            "column": "test AUC (MedMNIST definition)",
+            "unit": "",
+        },
+        "test_acc": {
+            "label": "test ACC, 3D CNN (score > 0.5, MedMNIST definition)",
+            "column": "test ACC (score > 0.5, MedMNIST definition)",
+            "unit": "",
+        },
         "seconds": {"label": "seconds per seed (3D and 2.5D models)", "unit": "s"},
     },
     "hippocampus": {
@@ -438,6 +446,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         ensemble = np.mean([r["test_score"] for r in per_seed], axis=0)
         auc, acc = evaluation.medmnist_auc_acc(y_test, ensemble, "binary-class")
         details["ensemble_of_seeds"] = {"test_auc": auc, "test_acc": acc}
+        details["method"] = f"3D CNN, mean of the last {plan['last_k']} epochs' predictions"
         dataset = f"{flag} ({size}^3 px), official MedMNIST v2 splits"
         reference = (
             MEDMNIST_REFERENCE

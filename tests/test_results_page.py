@@ -155,6 +155,26 @@ def test_an_unknown_benchmark_renders_without_special_cases(tmp_path):
     assert image is not None and image.stat().st_size > 1000
 
 
+def test_baseline_columns_drop_our_models_name_and_the_last_row_names_it():
+    """A label that names this benchmark's model must not head a column of other models."""
+    report = _tiny_report(details={"method": "toy CNN"})
+    report["metrics"]["auc"] = {"label": "test AUC, toy CNN", "column": "test AUC", "unit": ""}
+    rp.validate(report)
+    header, rows = br.baseline_rows(report)
+    assert header == ["method", "test AUC"]
+    assert rows == [["logistic", "0.750"], ["toy CNN (this benchmark, mean)", "0.800"]]
+    assert br.headline_rows(report)[1][0][0] == "test AUC, toy CNN"  # the label stays there
+    assert br.reference_rows(report)[0] == ["method", "test AUC"]
+
+
+def test_a_missed_target_never_looks_equal_to_its_mean():
+    missed = {"metric": "auc", "op": ">=", "value": 0.618, "mean": 0.61798, "met": False}
+    report = _tiny_report(targets=[missed])
+    assert br.target_rows(report)[1] == [["test AUC", ">= 0.61800", "0.61798", "not met"]]
+    # three decimals wherever they already tell the two apart
+    assert br.target_rows(_tiny_report())[1][0][1:3] == [">= 0.850", "0.800"]
+
+
 def test_failed_runs_and_the_last_re_run_are_shown_with_the_report():
     assert br.failures(_tiny_report()) is None
     report = _tiny_report(

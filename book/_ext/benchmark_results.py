@@ -89,10 +89,23 @@ def fmt(value: Any, unit: str = "") -> str:
     return str(value)
 
 
+def _with_unit(text: str, unit: str) -> str:
+    return text + (f" ({'seconds' if unit == 's' else unit})" if unit else "")
+
+
 def label(report: dict[str, Any], metric: str) -> str:
     meta = report["metrics"].get(metric, {"label": metric, "unit": ""})
-    unit = meta.get("unit", "")
-    return meta["label"] + (f" ({'seconds' if unit == 's' else unit})" if unit else "")
+    return _with_unit(meta["label"], meta.get("unit", ""))
+
+
+def column(report: dict[str, Any], metric: str) -> str:
+    """A method table's header: the metric's ``column`` where the report gives one (its label
+    names this benchmark's model, and the table's other rows are other models), else its
+    label."""
+    meta = report["metrics"].get(metric, {})
+    if "column" not in meta:
+        return label(report, metric)
+    return _with_unit(meta["column"], meta.get("unit", ""))
 
 
 def unit(report: dict[str, Any], metric: str) -> str:
@@ -128,7 +141,7 @@ def _method_table(
     metrics = [m for m in report["metrics"] if any(m in row for row in methods.values())]
     if not metrics:
         return None
-    header = ["method", *[label(report, m) for m in metrics]]
+    header = ["method", *[column(report, m) for m in metrics]]
     rows = [
         [name, *[fmt(values.get(m), unit(report, m)) for m in metrics]]
         for name, values in methods.items()
@@ -140,8 +153,9 @@ def _method_table(
 
 def baseline_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]] | None:
     """Simpler methods measured under the same protocol, beside this benchmark's mean."""
+    method = (report.get("details") or {}).get("method") or report["benchmark"]
     return (
-        _method_table(report, report["baselines"], f"{report['benchmark']} (this benchmark, mean)")
+        _method_table(report, report["baselines"], f"{method} (this benchmark, mean)")
         if report["baselines"]
         else None
     )
@@ -161,18 +175,24 @@ def reference_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]] 
 
 
 def target_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]] | None:
-    """Each target, the mean it is judged on and the verdict."""
+    """Each target, the mean it is judged on and the verdict. Where the usual three decimals
+    would show a mean equal to a target it misses (or exceeds), both get five."""
     if not report["targets"]:
         return None
-    rows = [
-        [
-            label(report, goal["metric"]),
-            f"{goal['op']} {fmt(goal['value'], unit(report, goal['metric']))}",
-            fmt(goal["mean"], unit(report, goal["metric"])),
-            "met" if goal["met"] else "not met",
-        ]
-        for goal in report["targets"]
-    ]
+    rows = []
+    for goal in report["targets"]:
+        u = unit(report, goal["metric"])
+        value, mean = fmt(goal["value"], u), fmt(goal["mean"], u)
+        if value == mean and goal["value"] != goal["mean"] and not u:
+            value, mean = f"{goal['value']:.5f}", f"{goal['mean']:.5f}"
+        rows.append(
+            [
+                label(report, goal["metric"]),
+                f"{goal['op']} {value}",
+                mean,
+                "met" if goal["met"] else "not met",
+            ]
+        )
     return ["metric", "target (on the mean)", "mean", "verdict"], rows
 
 
