@@ -160,8 +160,6 @@ def test_pages_open_in_chromium_with_figures_and_rendered_maths(browser, server,
             page.wait_for_function("window.MathJax && MathJax.startup && MathJax.startup.promise")
             page.evaluate("MathJax.startup.promise")
         report = page.evaluate(PAGE_REPORT)
-        page.screenshot(path=str(shots / f"{page_name.replace('/', '_')}.png"), full_page=True)
-        page.close()
         source = book_dir / f"{page_name}.ipynb"
         is_notebook = source.is_file()
         has_math = is_notebook and "$" in "".join(
@@ -180,10 +178,15 @@ def test_pages_open_in_chromium_with_figures_and_rendered_maths(browser, server,
             or (loads_mathjax and report["math"] > 0 and report["raw_math"] == 0),
             "no maths errors": report["math_errors"] == 0,
         }
+        failing = [name for name, ok in checks.items() if not ok]
+        # The first screen of every page, for a person to look at; the whole page (up to
+        # 60,000 px tall, several seconds each) only where a check failed.
+        page.screenshot(
+            path=str(shots / f"{page_name.replace('/', '_')}.png"), full_page=bool(failing)
+        )
+        page.close()
         problems += [
-            f"{page_name}: {name} ({report}, failed: {local_failures})"
-            for name, ok in checks.items()
-            if not ok
+            f"{page_name}: {name} ({report}, failed: {local_failures})" for name in failing
         ]
     assert not problems, "\n".join(problems)
 
