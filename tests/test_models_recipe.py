@@ -219,3 +219,22 @@ def test_benchmark_smoke_on_retinamnist_writes_a_multiclass_report(tmp_path):
     assert rows["Google AutoML Vision"] == {"test_auc": 0.750, "test_acc": 0.531}
     assert [t["metric"] for t in report["targets"]] == ["test_auc", "test_acc"]
     assert "fundus" in report["model_card"]["data"].lower()
+    # five grades: the accuracy is the arg-max's, not a 0.5 threshold's
+    assert report["metrics"]["test_acc"]["label"] == "test accuracy (arg-max)"
+
+
+def test_benchmark_metric_labels_follow_the_task_and_the_schedule():
+    from benchmarks import cnn_medmnist
+
+    binary = cnn_medmnist.metrics_for("binary-class", "plateau", 0)
+    assert binary["test_acc"]["label"] == "test accuracy (threshold 0.5)"
+    assert binary["val_auc"]["label"] == "validation AUC (model and epoch chosen here)"
+    ordinal = cnn_medmnist.metrics_for("ordinal-regression", "cosine", 5)
+    assert ordinal["test_acc"]["label"] == "test accuracy (arg-max)"
+    assert ordinal["val_auc"]["label"] == "validation AUC (fixed length, last 5 epochs averaged)"
+    assert cnn_medmnist.metrics_for("binary-class", "cosine", 1)["val_auc"]["label"] == (
+        "validation AUC (fixed length, last epoch)"
+    )
+    assert (
+        cnn_medmnist.METRICS["test_acc"]["label"] == "test accuracy (threshold 0.5)"
+    )  # not mutated
