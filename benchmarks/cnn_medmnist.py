@@ -282,10 +282,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def recipe_text(args: argparse.Namespace, settings: dict[str, Any]) -> str:
-    """One sentence describing the training recipe these options give."""
+def schedule_and_snapshots(args: argparse.Namespace, settings: dict[str, Any]) -> tuple[str, int]:
+    """The learning-rate schedule and snapshot count these options give (the command line wins
+    over the profile's plan)."""
     schedule = args.schedule or settings["schedule"]
     snapshots = settings["snapshots"] if args.snapshots is None else args.snapshots
+    return schedule, snapshots
+
+
+def recipe_text(args: argparse.Namespace, settings: dict[str, Any]) -> str:
+    """One sentence describing the training recipe these options give."""
+    schedule, snapshots = schedule_and_snapshots(args, settings)
     model = "improved_cnn" if args.model == "auto" else args.model
     parts = [
         f"{model} (per-image, per-channel standardisation, batch norm, dropout 0.3)",
@@ -365,9 +372,8 @@ def fit_seed(
     x_val, y_val = splits["val"]
     modality = augmentation_name(args)
     use_backbone = uses_backbone(args)
-    schedule = args.schedule or settings["schedule"]
+    schedule, snapshots = schedule_and_snapshots(args, settings)
     epochs = args.epochs or settings["max_epochs"]
-    snapshots = settings["snapshots"] if args.snapshots is None else args.snapshots
     snapshots = min(snapshots, epochs) if schedule == "cosine" else 0
     transforms = tta_views(args)
     members = []
@@ -520,16 +526,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "model": args.model,
             "class_weight": args.class_weight,
             "members": n_members(args, settings, len(splits["train"][0])),
-            "schedule": args.schedule or settings["schedule"],
+            "schedule": schedule_and_snapshots(args, settings)[0],
             "recipe": recipe_text(args, settings),
             "selection": "recipe, model, epoch and threshold chosen on the validation split "
             "only; test predicted once",
         },
-        metrics=metrics_for(
-            task,
-            args.schedule or settings["schedule"],
-            settings["snapshots"] if args.snapshots is None else args.snapshots,
-        ),
+        metrics=metrics_for(task, *schedule_and_snapshots(args, settings)),
         per_seed=per_seed,
         model_card=MODEL_CARDS.get(args.dataset, GENERIC_CARD),
         argv=argv,
