@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import data
+from helpers import course, data
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -36,6 +36,13 @@ def empty_root(tmp_path, monkeypatch):
     monkeypatch.setenv(data.DATA_ENV, str(tmp_path))
     monkeypatch.setenv(data.OFFLINE_ENV, "1")
     return tmp_path
+
+
+def pytest_configure(config):
+    """Under pytest-xdist each worker, and the kernels and programs its tests start, gets its
+    share of the cores for OpenMP (helpers.course.share_the_cores): threads of two workers'
+    gradient boosting that wait for each other's cores spin instead of sleeping."""
+    course.share_the_cores(int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
 
 
 def pytest_collection_modifyitems(config, items):

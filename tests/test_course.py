@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
 import pytest
+
+from helpers import course
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,13 +29,18 @@ def _notebook(path: Path, *sources: str) -> Path:
 
 
 def _run_course(tmp_path: Path, *notebooks: Path, jobs: int = 1):
-    """``python -m helpers.course`` on ``notebooks`` in smoke; the process and its timings."""
+    """``python -m helpers.course`` on ``notebooks`` in smoke; the process and its timings.
+
+    Run without ``OMP_NUM_THREADS`` (which the test workers set for themselves), so that the
+    runner's own choice shows."""
     timings = tmp_path / "timings.json"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     done = subprocess.run(
         [sys.executable, "-m", "helpers.course", *map(str, notebooks),
          "--out", str(tmp_path / "out"), "--profile", "smoke", "--timings", str(timings),
          "--jobs", str(jobs)],
         cwd=ROOT,
+        env=env,
         capture_output=True,
         text=True,
         timeout=600,
@@ -91,7 +99,10 @@ def test_the_book_reads_the_timings_from_the_nearest_build_folder(tmp_path):
 
 @pytest.mark.notebook
 def test_two_at_a_time_runs_each_notebook_once_and_starts_none_after_a_failure(tmp_path):
-    slow = _notebook(tmp_path / "01_slow.ipynb", "import time\ntime.sleep(12)\nprint('slow done')")
+    slow = _notebook(
+        tmp_path / "01_slow.ipynb",
+        "import os, time\ntime.sleep(12)\nprint('slow done', os.environ.get('OMP_NUM_THREADS'))",
+    )
     broken = _notebook(tmp_path / "02_broken.ipynb", "raise ValueError('bad cell 1')")
     never = _notebook(tmp_path / "03_never.ipynb", "print('should not run')")
     done, record = _run_course(tmp_path, slow, broken, never, jobs=2)
@@ -108,8 +119,11 @@ def test_two_at_a_time_runs_each_notebook_once_and_starts_none_after_a_failure(t
     slow_entry, broken_entry = record["notebooks"]
     # both ran at once: the broken one began and ended while the slow one ran
     assert broken_entry["began_s"] + broken_entry["seconds"] < slow_entry["began_s"] + 12
+    # the kernel got its share of the cores for OpenMP, and the timings say so
+    share = str(max(1, course.cores() // 2))
     executed = nbformat.read(tmp_path / "out" / "01_slow.ipynb", as_version=4)
-    assert executed.cells[0].outputs[0]["text"].strip() == "slow done"
+    assert executed.cells[0].outputs[0]["text"].strip() == f"slow done {share}"
+    assert record["omp_num_threads"] == share
 
 
 @pytest.mark.notebook
@@ -121,3 +135,41 @@ def test_a_kernel_that_dies_is_a_failed_notebook_not_a_crash_of_the_runner(tmp_p
     assert done.returncode == 1
     assert "01_dies.ipynb failed: DeadKernelError" in done.stderr
     assert [(e["notebook"], e["status"]) for e in record["notebooks"]] == [("01_dies", "failed")]
+
+
+def test_each_of_several_processes_gets_its_share_of_the_cores_unless_the_user_chose(
+    monkeypatch,
+):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(course, "cores", lambda: 8)
+    assert course.share_the_cores(1) is None and "OMP_NUM_THREADS" not in os.environ
+    assert course.share_the_cores(2) == "4" and os.environ["OMP_NUM_THREADS"] == "4"
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's choice wins
+    assert course.share_the_cores(2) is None and os.environ["OMP_NUM_THREADS"] == "3"
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    monkeypatch.setattr(course, "cores", lambda: 2)
+    assert course.share_the_cores(4) == "1"  # never 0 threads
+    assert course.omp_share(3) == "1" and course.omp_share(0) == "2"
+
+
+def test_the_longest_notebooks_start_first(tmp_path):
+    names = ["00_start_here", "04_cnn_chest_xray", "new_chapter", "08_disease_course_prediction"]
+    notebooks = [tmp_path / f"{name}.ipynb" for name in names]
+    timings = tmp_path / "timings.json"
+
+    def order(profile="cpu"):
+        return [path.stem for path in course.longest_first(notebooks, profile, timings)]
+
+    # no earlier run: the typical cpu seconds; a notebook they do not know starts first
+    assert order() == ["new_chapter", "04_cnn_chest_xray", "08_disease_course_prediction",
+                       "00_start_here"]  # fmt: skip
+    # an earlier run of the same profile decides; one of another profile does not
+    entries = [
+        {"notebook": n, "seconds": s} for n, s in zip(names, [50.0, 10.0, 5.0, 20.0], strict=True)
+    ]
+    timings.write_text(json.dumps({"profile": "smoke", "notebooks": entries}))
+    assert order("smoke") == ["00_start_here", "08_disease_course_prediction",
+                              "04_cnn_chest_xray", "new_chapter"]  # fmt: skip
+    assert order("cpu")[1] == "04_cnn_chest_xray"
+    timings.write_text("{not json")
+    assert order("smoke")[1] == "04_cnn_chest_xray"
