@@ -10,6 +10,7 @@ import pytest
 from helpers import course, data
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+GRAPH_OPTIMIZER_ENV = "DL4H_GRAPH_OPTIMIZER"  # helpers.config's (tests/test_config.py checks)
 
 
 # The configured data root, captured before any test points DL4H_DATA elsewhere.
@@ -41,8 +42,14 @@ def empty_root(tmp_path, monkeypatch):
 def pytest_configure(config):
     """Under pytest-xdist each worker, and the kernels and programs its tests start, gets its
     share of the cores for OpenMP (helpers.course.share_the_cores): threads of two workers'
-    gradient boosting that wait for each other's cores spin instead of sleeping."""
+    gradient boosting that wait for each other's cores spin instead of sleeping. And the
+    kernels and programs started by tests run without TensorFlow's graph optimiser."""
     course.share_the_cores(int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    # Kernels and programs the tests start train small models briefly: no graph optimiser
+    # (helpers.config.GRAPH_OPTIMIZER_ENV, named here so that this process does not import
+    # TensorFlow to read it). Tests in this process that import helpers.config afterwards
+    # run without it too.
+    os.environ.setdefault(GRAPH_OPTIMIZER_ENV, "0")
 
 
 def pytest_collection_modifyitems(config, items):

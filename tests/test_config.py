@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from helpers import config
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_env_variable_overrides_the_notebook(monkeypatch):
@@ -158,3 +165,29 @@ def test_environment_report_names_every_gpu(monkeypatch):
     assert config.environment_report("gpu")["gpus"] == "Tesla T4, NVIDIA A100"
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
     assert config.environment_report("cpu")["gpus"] == "none"
+
+
+def test_the_graph_optimiser_switch_reaches_tensorflow_and_defaults_to_on():
+    """``DL4H_GRAPH_OPTIMIZER=0`` (set by tests/conftest.py for what the tests start) turns
+    Grappler off in a fresh process; without it, Grappler stays on (the course's setting)."""
+    from tests.conftest import GRAPH_OPTIMIZER_ENV
+
+    assert GRAPH_OPTIMIZER_ENV == config.GRAPH_OPTIMIZER_ENV
+    assert os.environ.get(GRAPH_OPTIMIZER_ENV) == "0"  # what this suite's kernels inherit
+    probe = (
+        "from helpers import config\n"
+        "import tensorflow as tf\n"
+        "print(tf.config.optimizer.get_experimental_options().get('disable_meta_optimizer'))"
+    )
+    seen = {}
+    for value in ("0", None):
+        env = {k: v for k, v in os.environ.items() if k != GRAPH_OPTIMIZER_ENV}
+        if value is not None:
+            env[GRAPH_OPTIMIZER_ENV] = value
+        done = subprocess.run(
+            [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True,
+            timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]
+        seen[value] = done.stdout.strip().splitlines()[-1]
+    assert seen == {"0": "True", None: "False"}
