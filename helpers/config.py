@@ -55,8 +55,10 @@ _tf = _import_tensorflow_quietly()
 # ``DL4H_GRAPH_OPTIMIZER=0`` switches off TensorFlow's graph optimiser (Grappler) in this
 # process. The test suite sets it for the kernels and programs it starts (tests/conftest.py):
 # they train small models for a step or two, where rewriting each freshly traced graph is a
-# good part of the time (13-15 % less CPU time for four gpu-path notebook tests on 2 cores).
-# The course and the benchmarks keep it on, which makes longer training faster.
+# good part of the time (13-14 % less CPU time for four gpu-path notebook tests on 2 cores).
+# The course and the benchmarks keep it on: their numbers were made with it, and it changes
+# them in the third decimal (other fused kernels), while chapter 04's `cpu` run took 297 s
+# either way.
 GRAPH_OPTIMIZER_ENV = "DL4H_GRAPH_OPTIMIZER"
 if os.environ.get(GRAPH_OPTIMIZER_ENV, "").strip().lower() in {"0", "off", "false", "no"}:
     _tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
