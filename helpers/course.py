@@ -22,10 +22,10 @@ boosting and NumPy's linear algebra otherwise start a thread per core in every k
 threads that wait for a core another kernel holds spin instead of sleeping. Beside another
 chapter on 2 cores, chapter 01's gradient boosting took 1.2 to 6.5 s per fold without the
 share and 0.11 s with it, its logistic regression 0.10 s and 0.01 s, with the same results.
-And the longest notebooks start first
-(their seconds in the last run's timings file for the same profile, else
-:data:`TYPICAL_SECONDS`), so that no long chapter starts last and leaves a core idle at the
-end. Progress and the timings file still number and list the notebooks in reading order.
+And the longest notebooks start first (their seconds in the last run's timings file for the
+same profile, else :data:`TYPICAL_SECONDS`), so that no long chapter starts last and leaves a
+core idle at the end. Progress and the timings file still number and list the notebooks in
+reading order.
 
 Kernels talk to papermill over local IPC sockets instead of TCP (no "running over TCP without
 encryption" warning for every notebook, and nothing listens on a network port).
