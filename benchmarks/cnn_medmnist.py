@@ -507,6 +507,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         run_seed(args, settings, seed, splits, task, len(info["label"])) for seed in args.seeds
     ]
     reference = REFERENCE.get(args.dataset) if args.size == 28 else None
+    schedule, snapshots = schedule_and_snapshots(args, settings)
     report = build_report(
         benchmark="cnn_medmnist",
         dataset=f"{args.dataset} ({args.size} px)",
@@ -526,12 +527,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "model": args.model,
             "class_weight": args.class_weight,
             "members": n_members(args, settings, len(splits["train"][0])),
-            "schedule": schedule_and_snapshots(args, settings)[0],
+            "schedule": schedule,
             "recipe": recipe_text(args, settings),
             "selection": "recipe, model, epoch and threshold chosen on the validation split "
             "only; test predicted once",
         },
-        metrics=metrics_for(task, *schedule_and_snapshots(args, settings)),
+        metrics=metrics_for(task, schedule, snapshots),
         per_seed=per_seed,
         model_card=MODEL_CARDS.get(args.dataset, GENERIC_CARD),
         argv=argv,
