@@ -179,10 +179,14 @@ BENCHMARKS = {
                      "--set", "max_epochs=1", "min_epochs=0", "n_generated=64"],
     "rnn_sequences": ["--task", "splice", "--seeds", "0",
                       "--set", "epochs=1", "n_train=120", "folds=2", "run_folds=1", "n_boot=20"],
+    # the gpu profile's four stages and its 3D U-Net at 64 voxels, with fewer filters (as in
+    # chapter 05's gpu-path run): at the profile's widths the 3D convolutions of these two
+    # runs took 104 and 64 s on 2 cores, at these 47 and 29 s
     "volumes": ["--task", "adrenal", "--size", "64", "--seeds", "0",
-                "--set", "epochs=1", "last_k=1", "epochs_25d=1", "n_boot=20"],
+                "--set", "epochs=1", "last_k=1", "epochs_25d=1", "n_boot=20",
+                "widths=(4, 8, 8, 8)"],
     "volumes_hippocampus": ["--task", "hippocampus", "--seeds", "0",
-                            "--set", "epochs=1", "n_cases=10", "n_boot=20"],
+                            "--set", "epochs=1", "n_cases=10", "n_boot=20", "base=4"],
     "ehr_mortality": ["--splits", "1", "--set", "limit=300", "epochs=1", "tree_iterations=20",
                       "n_boot=20"],
     "survival": ["--dataset", "gbsg", "--seeds", "0",
