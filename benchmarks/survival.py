@@ -100,7 +100,7 @@ def deepsurv_network(n_features: int, plan: dict[str, Any], n_events: int) -> An
     with the learning rate ``lr / (1 + epoch * lr_decay)`` (one full-batch step per epoch)."""
     import keras
 
-    from helpers import ehr_models
+    from helpers import ehr_models, models
 
     inputs = keras.Input((n_features,), name="covariates")
     x = inputs
@@ -114,7 +114,7 @@ def deepsurv_network(n_features: int, plan: dict[str, Any], n_events: int) -> An
         plan["learning_rate"], decay_steps=1, decay_rate=plan["lr_decay"]
     )
     model.compile(optimizer=keras.optimizers.Adam(schedule), loss=ehr_models.cox_loss)
-    return model
+    return models.build_optimizer(model)
 
 
 def _curves(model: Any, x: np.ndarray, times: np.ndarray) -> np.ndarray:

@@ -175,6 +175,9 @@ class GAN:
         self.label_smoothing = float(label_smoothing)
         self.g_optimizer = keras.optimizers.Adam(learning_rate=learning_rate, beta_1=beta_1)
         self.d_optimizer = keras.optimizers.Adam(learning_rate=learning_rate, beta_1=beta_1)
+        # their variables now, not in the first traced step (which would then be traced twice)
+        self.g_optimizer.build(generator.trainable_weights)
+        self.d_optimizer.build(discriminator.trainable_weights)
         self._step = tf.function(self._train_step)
 
     def _inputs(self, images: Any, labels: Any) -> Any:

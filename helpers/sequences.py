@@ -183,6 +183,8 @@ def _head_and_compile(
 ) -> Any:
     import keras
 
+    from .models import build_optimizer
+
     if n_classes < 2:
         raise ValueError(f"n_classes must be >= 2, not {n_classes}")
     # A named logits layer, as in the image models (helpers.models): temperature scaling and
@@ -192,15 +194,17 @@ def _head_and_compile(
     )
     if n_classes == 2:
         outputs = keras.layers.Activation("sigmoid", name="probability", dtype="float32")(logits)
-        loss, metrics = "binary_crossentropy", ["accuracy", keras.metrics.AUC(name="auc")]
+        accuracy = keras.metrics.BinaryAccuracy(name="accuracy")
+        loss, metrics = "binary_crossentropy", [accuracy, keras.metrics.AUC(name="auc")]
     else:
         outputs = keras.layers.Activation("softmax", name="probabilities", dtype="float32")(logits)
-        loss, metrics = "sparse_categorical_crossentropy", ["accuracy"]
+        accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+        loss, metrics = "sparse_categorical_crossentropy", [accuracy]
     model = keras.Model(inputs, outputs, name=name)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss=loss, metrics=metrics
     )
-    return model
+    return build_optimizer(model)  # one trace of the training step, not two
 
 
 def rnn_classifier(
@@ -300,6 +304,8 @@ def lstm_autoencoder(
     """
     import keras
 
+    from .models import build_optimizer
+
     if conv_stages < 0:
         raise ValueError(f"conv_stages must be >= 0, not {conv_stages}")
     if length % 2**conv_stages:
@@ -337,7 +343,7 @@ def lstm_autoencoder(
         )(x)
     model = keras.Model(inputs, outputs, name=f"{'conv_' if conv_stages else ''}{cell}_autoencoder")
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss="mse")
-    return model
+    return build_optimizer(model)
 
 
 # --------------------------------------------------------------------------- splice pipeline

@@ -707,6 +707,8 @@ def train_snapshots(
     """
     from sklearn.metrics import roc_auc_score
 
+    from .models import build_optimizer
+
     if not 1 <= last_k <= epochs:
         raise ValueError(f"last_k must be in 1..epochs ({epochs}), not {last_k}")
     steps = int(np.ceil(len(x_train) / batch_size)) * epochs
@@ -714,6 +716,7 @@ def train_snapshots(
         optimizer=cosine_adam(learning_rate, steps),
         loss="binary_crossentropy",
     )
+    build_optimizer(model)  # one trace of the training step, not two
     val_scores: list[np.ndarray] = []
     test_scores: list[np.ndarray] = []
     val_auc: list[float] = []
@@ -875,6 +878,8 @@ def train_segmenter(
     holds image voxels (padding slices are skipped), with its neighbours as channels. 3D
     (``context=None``): whole volumes, randomly flipped along the first axis (left-right for
     the hippocampus files) in each epoch. Returns the loss history."""
+    from .models import build_optimizer
+
     images, labels = train["images"], train["labels"]
     if context is not None:
         x = slice_stack(images, context, axis)
@@ -886,6 +891,7 @@ def train_segmenter(
         x, y = images[..., None], labels
     steps = int(np.ceil(len(x) / batch_size)) * epochs
     model.compile(optimizer=cosine_adam(learning_rate, steps), loss=dice_ce_loss(3))
+    build_optimizer(model)
     rng = np.random.default_rng(seed)
     losses: list[float] = []
     for _ in range(epochs):

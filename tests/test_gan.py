@@ -108,6 +108,8 @@ def test_training_steps_change_both_networks_and_give_finite_losses(pneumonia_tr
     assert all(len(v) == 3 and np.isfinite(v).all() for v in history.values())
     assert all(0 <= p <= 1 for p in history["d_real"] + history["d_fake"])
     assert calls == [2]
+    # the optimizers were built in GAN(), not in the first traced step: one trace, not two
+    assert model._step.experimental_get_tracing_count() == 1
     g_changed = max(
         np.abs(a - b).max() for a, b in zip(g_before, model.generator.get_weights(), strict=True)
     )

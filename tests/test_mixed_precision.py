@@ -122,6 +122,7 @@ BUILDERS = {
 # Functions that return a model but build no new layers of their own, or train one.
 NOT_BUILDERS = {
     "models.compile_model",  # compiles the model it is given
+    "models.build_optimizer",  # builds the optimizer of the model it is given
     "models.reference_classifier",  # trains improved_cnn (covered above)
     "models.chest_augmentation",  # preprocessing layers only, no output layer
 }

@@ -447,3 +447,90 @@ def test_the_model_cache_can_be_switched_off(pneumonia32, tmp_path, monkeypatch)
     assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())
     with pytest.raises(ValueError, match="snapshot"):
         _cached_run(x, y, seed=0, snapshots=2, schedule="cosine")
+
+
+# --------------------------------------------------------------------------- one trace
+def _count_train_step_traces(model, monkeypatch):
+    """Count the Python calls of ``model.train_step``: one per trace of the training step."""
+    calls = {"n": 0}
+    original = model.train_step
+
+    def counted(batch):
+        calls["n"] += 1
+        return original(batch)
+
+    monkeypatch.setattr(model, "train_step", counted)
+    return calls
+
+
+def _tiny_dense(n_out=1):
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((6,))
+    return keras.Model(inputs, keras.layers.Dense(n_out, activation="sigmoid")(inputs))
+
+
+def test_a_first_fit_traces_the_training_step_twice_without_build_optimizer(monkeypatch):
+    """What build_optimizer is for, and the control that lets the next tests fail: Keras
+    creates the optimizer's and a string metric's variables inside the first traced step,
+    so TensorFlow traces that step again."""
+    x, y = (
+        np.random.default_rng(0).random((8, 6), dtype=np.float32),
+        np.array([0, 1] * 4, "float32"),
+    )
+    model = _tiny_dense()
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    calls = _count_train_step_traces(model, monkeypatch)
+    model.fit(x, y, epochs=2, verbose=0)
+    assert calls["n"] == 2
+
+
+def test_compile_model_builds_the_optimizer_so_fit_traces_once(monkeypatch):
+    x, y = (
+        np.random.default_rng(0).random((8, 6), dtype=np.float32),
+        np.array([0, 1] * 4, "float32"),
+    )
+    model = models.compile_model(_tiny_dense())
+    assert model.optimizer.built and model.optimizer.variables
+    calls = _count_train_step_traces(model, monkeypatch)
+    model.fit(x, y, epochs=2, verbose=0, validation_data=(x, y))
+    assert calls["n"] == 1
+    assert {"accuracy", "auc", "val_accuracy", "val_auc"} <= set(model.history.history)
+    # the accuracy object is the binary one ("accuracy" would have chosen it): 0.5 threshold
+    assert model.evaluate(x, y, verbose=0, return_dict=True)["accuracy"] == pytest.approx(
+        np.mean((model.predict(x, verbose=0).ravel() > 0.5) == y)
+    )
+
+
+def test_build_optimizer_refuses_an_uncompiled_model():
+    with pytest.raises(ValueError, match="not compiled"):
+        models.build_optimizer(_tiny_dense())
+
+
+def test_every_compiling_builder_of_helpers_traces_its_training_step_once(monkeypatch):
+    from helpers import ehr_models, sequences
+
+    rng = np.random.default_rng(0)
+    seq, labels = rng.random((8, 5, 4), dtype=np.float32), np.array([0, 1] * 4)
+    cases = {
+        "rnn_classifier(2)": (
+            sequences.rnn_classifier((5, 4), 2, units=4),
+            seq,
+            labels.astype("float32"),
+        ),
+        "rnn_classifier(3)": (sequences.rnn_classifier((5, 4), 3, units=4), seq, labels % 3),
+        "lstm_autoencoder": (sequences.lstm_autoencoder(5, 4, units=4), seq, seq),
+        "mortality_model": (
+            ehr_models.mortality_model(5, 3, 2, units=4),
+            [rng.random((8, 5, 9), dtype=np.float32), rng.random((8, 2), dtype=np.float32)],
+            np.repeat(labels[:, None], 5, axis=1).astype("float32"),
+        ),
+        "cox_model": (
+            ehr_models.cox_model(4, hidden=(4,)),
+            rng.random((8, 4), dtype=np.float32),
+            np.stack([rng.random(8) + 0.1, labels], axis=1).astype("float32"),
+        ),
+    }
+    for name, (model, x, y) in cases.items():
+        calls = _count_train_step_traces(model, monkeypatch)
+        model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+        assert calls["n"] == 1, f"{name}: the training step was traced {calls['n']} times"

@@ -285,7 +285,19 @@ def test_models_shapes_loss_and_flips():
     assert float(loss(labels, perfect)) < 0.15 < float(loss(labels, uniform))
 
 
-def test_train_snapshots_averages_the_last_epochs():
+def _count_train_step_traces(model, monkeypatch):
+    calls = {"n": 0}
+    original = model.train_step
+
+    def counted(batch):
+        calls["n"] += 1
+        return original(batch)
+
+    monkeypatch.setattr(model, "train_step", counted)
+    return calls
+
+
+def test_train_snapshots_averages_the_last_epochs(monkeypatch):
     from helpers import config
 
     config.set_seed(0)
@@ -293,7 +305,9 @@ def test_train_snapshots_averages_the_last_epochs():
     y = np.array([0, 1] * 8)[:, None]
     x = (rng.random((16, 8, 8, 8, 1)) * 0.1 + y[:, :, None, None, None] * 0.5).astype(np.float32)
     model = vol.volume_classifier((8, 8, 8, 1), widths=(4, 4), convs_per_block=(1, 1))
+    traces = _count_train_step_traces(model, monkeypatch)
     run = vol.train_snapshots(model, x, y, x, y, x, epochs=3, last_k=2, batch_size=8, tta_axes=(3,))
+    assert traces["n"] == 1  # the optimizer is built before the first step (models.build_optimizer)
     assert len(run["val_auc"]) == 3 and len(run["test_scores"]) == 2
     np.testing.assert_allclose(run["test_score"], np.mean(run["test_scores"], axis=0))
     np.testing.assert_allclose(run["val_score"], np.mean(run["val_scores"][1:], axis=0))
@@ -305,6 +319,24 @@ def test_train_snapshots_averages_the_last_epochs():
 
 
 # --------------------------------------------------------------------------- real data
+def test_train_segmenter_lowers_the_loss_and_traces_its_step_once(monkeypatch):
+    from helpers import config
+
+    config.set_seed(0)
+    rng = np.random.default_rng(0)
+    labels = np.zeros((4, 8, 8, 8), np.int32)
+    labels[:, 2:5, 2:5, 2:5] = 1
+    labels[:, 5:7, 5:7, 5:7] = 2
+    images = (labels + rng.normal(0, 0.1, labels.shape)).astype(np.float32)
+    model = vol.unet((8, 8, 8, 1), 3, base=4, depth=2)
+    traces = _count_train_step_traces(model, monkeypatch)
+    run = vol.train_segmenter(
+        model, {"images": images, "labels": labels}, epochs=4, context=None, batch_size=2
+    )
+    assert traces["n"] == 1
+    assert run["loss"][-1] < run["loss"][0]
+
+
 def test_real_hippocampus_pairs_fit_the_fixed_shape():
     folder = _real_hippocampus()
     cases = vol.hippocampus_cases(REAL_ROOT)
