@@ -31,6 +31,20 @@ def require(name: str) -> Path:
     return path
 
 
+def count_train_step_traces(model, monkeypatch) -> dict[str, int]:
+    """Count the Python calls of ``model.train_step`` (``["n"]``): one per trace of the
+    training step (helpers.models.build_optimizer makes it one per model)."""
+    calls = {"n": 0}
+    original = model.train_step
+
+    def counted(batch):
+        calls["n"] += 1
+        return original(batch)
+
+    monkeypatch.setattr(model, "train_step", counted)
+    return calls
+
+
 @pytest.fixture()
 def empty_root(tmp_path, monkeypatch):
     """A data root with nothing in it, and downloads switched off."""

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from helpers import config, data, models
-from tests.conftest import require
+from tests.conftest import count_train_step_traces, require
 
 
 @pytest.fixture(scope="module")
@@ -450,19 +450,6 @@ def test_the_model_cache_can_be_switched_off(pneumonia32, tmp_path, monkeypatch)
 
 
 # --------------------------------------------------------------------------- one trace
-def _count_train_step_traces(model, monkeypatch):
-    """Count the Python calls of ``model.train_step``: one per trace of the training step."""
-    calls = {"n": 0}
-    original = model.train_step
-
-    def counted(batch):
-        calls["n"] += 1
-        return original(batch)
-
-    monkeypatch.setattr(model, "train_step", counted)
-    return calls
-
-
 def _tiny_dense(n_out=1):
     keras.utils.set_random_seed(0)
     inputs = keras.Input((6,))
@@ -479,7 +466,7 @@ def test_a_first_fit_traces_the_training_step_twice_without_build_optimizer(monk
     )
     model = _tiny_dense()
     model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
-    calls = _count_train_step_traces(model, monkeypatch)
+    calls = count_train_step_traces(model, monkeypatch)
     model.fit(x, y, epochs=2, verbose=0)
     assert calls["n"] == 2
 
@@ -491,7 +478,7 @@ def test_compile_model_builds_the_optimizer_so_fit_traces_once(monkeypatch):
     )
     model = models.compile_model(_tiny_dense())
     assert model.optimizer.built and model.optimizer.variables
-    calls = _count_train_step_traces(model, monkeypatch)
+    calls = count_train_step_traces(model, monkeypatch)
     model.fit(x, y, epochs=2, verbose=0, validation_data=(x, y))
     assert calls["n"] == 1
     assert {"accuracy", "auc", "val_accuracy", "val_auc"} <= set(model.history.history)
@@ -531,6 +518,6 @@ def test_every_compiling_builder_of_helpers_traces_its_training_step_once(monkey
         ),
     }
     for name, (model, x, y) in cases.items():
-        calls = _count_train_step_traces(model, monkeypatch)
+        calls = count_train_step_traces(model, monkeypatch)
         model.fit(x, y, epochs=2, batch_size=8, verbose=0)
         assert calls["n"] == 1, f"{name}: the training step was traced {calls['n']} times"

@@ -12,7 +12,7 @@ import pytest
 
 from helpers import data
 from helpers import volumes as vol
-from tests.conftest import IN_CI, REAL_ROOT
+from tests.conftest import IN_CI, REAL_ROOT, count_train_step_traces
 
 nib = pytest.importorskip("nibabel")
 
@@ -285,18 +285,6 @@ def test_models_shapes_loss_and_flips():
     assert float(loss(labels, perfect)) < 0.15 < float(loss(labels, uniform))
 
 
-def _count_train_step_traces(model, monkeypatch):
-    calls = {"n": 0}
-    original = model.train_step
-
-    def counted(batch):
-        calls["n"] += 1
-        return original(batch)
-
-    monkeypatch.setattr(model, "train_step", counted)
-    return calls
-
-
 def test_train_snapshots_averages_the_last_epochs(monkeypatch):
     from helpers import config
 
@@ -305,7 +293,7 @@ def test_train_snapshots_averages_the_last_epochs(monkeypatch):
     y = np.array([0, 1] * 8)[:, None]
     x = (rng.random((16, 8, 8, 8, 1)) * 0.1 + y[:, :, None, None, None] * 0.5).astype(np.float32)
     model = vol.volume_classifier((8, 8, 8, 1), widths=(4, 4), convs_per_block=(1, 1))
-    traces = _count_train_step_traces(model, monkeypatch)
+    traces = count_train_step_traces(model, monkeypatch)
     run = vol.train_snapshots(model, x, y, x, y, x, epochs=3, last_k=2, batch_size=8, tta_axes=(3,))
     assert traces["n"] == 1  # the optimizer is built before the first step (models.build_optimizer)
     assert len(run["val_auc"]) == 3 and len(run["test_scores"]) == 2
@@ -329,7 +317,7 @@ def test_train_segmenter_lowers_the_loss_and_traces_its_step_once(monkeypatch):
     labels[:, 5:7, 5:7, 5:7] = 2
     images = (labels + rng.normal(0, 0.1, labels.shape)).astype(np.float32)
     model = vol.unet((8, 8, 8, 1), 3, base=4, depth=2)
-    traces = _count_train_step_traces(model, monkeypatch)
+    traces = count_train_step_traces(model, monkeypatch)
     run = vol.train_segmenter(
         model, {"images": images, "labels": labels}, epochs=4, context=None, batch_size=2
     )
