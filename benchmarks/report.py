@@ -253,6 +253,7 @@ def build_report(
                 "cpu_count": env["cpu_count"],
                 "gpus": env["gpus"],
                 "mixed_precision": env["mixed_precision_policy"],
+                "onednn": env["onednn"],
             },
             "versions": versions,
             "seconds": round(time.time() - started, 1),

@@ -267,6 +267,17 @@ def environment_line(profile: str) -> str:
     )
 
 
+def onednn_enabled() -> bool | None:
+    """Whether TensorFlow runs its CPU operations with oneDNN kernels in this process
+    (``helpers`` asks for them unless ``TF_ENABLE_ONEDNN_OPTS`` says otherwise); ``None``
+    where this TensorFlow does not say (the answer comes from a private module)."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+    except ImportError:
+        return None
+    return bool(_pywrap_util_port.IsMklEnabled())
+
+
 def _version(package: str) -> str:
     try:
         return metadata.version(package)
@@ -311,5 +322,6 @@ def environment_report(profile: str | None = None) -> dict[str, Any]:
     ):
         report[package] = _version(package)
     report["mixed_precision_policy"] = __import__("keras").mixed_precision.global_policy().name
+    report["onednn"] = onednn_enabled()
     report["datasets_cached"] = ", ".join(data.cached_datasets()) or "none"
     return report

@@ -18,10 +18,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import keras
-from keras import ops
+# helpers.config imports TensorFlow with its start-up messages silenced: it must come first.
+from . import config  # noqa: F401
 
-from .models import build_optimizer
+# isort: split
+import keras  # noqa: E402
+from keras import ops  # noqa: E402
+
+from .models import build_optimizer  # noqa: E402
 
 
 @keras.saving.register_keras_serializable(package="dl4h")

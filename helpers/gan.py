@@ -18,9 +18,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import keras
-import numpy as np
-import tensorflow as tf
+# helpers.config imports TensorFlow with its start-up messages silenced: it must come first.
+from . import config  # noqa: F401
+
+# isort: split
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 
 def _check_positive(name: str, value: int) -> int:

@@ -191,3 +191,24 @@ def test_the_graph_optimiser_switch_reaches_tensorflow_and_defaults_to_on():
         assert done.returncode == 0, done.stderr[-2000:]
         seen[value] = done.stdout.strip().splitlines()[-1]
     assert seen == {"0": "True", None: "False"}
+
+
+def test_helpers_asks_for_onednn_before_tensorflow_starts_and_a_readers_choice_wins():
+    """``import helpers`` sets ``TF_ENABLE_ONEDNN_OPTS=1`` unless it is set (TensorFlow reads
+    it once, at start-up, and on CPUs without AVX-512 VNNI/BF16 or AMX would use its slower
+    Eigen kernels); this process imported helpers first, so TensorFlow followed it."""
+    probe = "import os, helpers; print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'))"
+    seen = {}
+    for value in (None, "0"):
+        env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+        if value is not None:
+            env["TF_ENABLE_ONEDNN_OPTS"] = value
+        done = subprocess.run(
+            [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True,
+            timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]
+        seen[value] = done.stdout.strip()
+    assert seen == {None: "1", "0": "0"}
+    assert config.onednn_enabled() == (os.environ["TF_ENABLE_ONEDNN_OPTS"] in {"1", "true"})
+    assert config.environment_report("cpu")["onednn"] == config.onednn_enabled()
