@@ -167,6 +167,20 @@ def test_environment_report_names_every_gpu(monkeypatch):
     assert config.environment_report("cpu")["gpus"] == "none"
 
 
+def _probe(code: str, variable: str, value: str | None) -> str:
+    """The last line ``code`` prints in a fresh Python, with ``variable`` set to ``value``
+    (``None``: unset) and the rest of this process's environment."""
+    env = {k: v for k, v in os.environ.items() if k != variable}
+    if value is not None:
+        env[variable] = value
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.strip().splitlines()[-1]
+
+
 def test_the_graph_optimiser_switch_reaches_tensorflow_and_defaults_to_on():
     """``DL4H_GRAPH_OPTIMIZER=0`` (set by tests/conftest.py for what the tests start) turns
     Grappler off in a fresh process; without it, Grappler stays on (the course's setting)."""
@@ -179,17 +193,7 @@ def test_the_graph_optimiser_switch_reaches_tensorflow_and_defaults_to_on():
         "import tensorflow as tf\n"
         "print(tf.config.optimizer.get_experimental_options().get('disable_meta_optimizer'))"
     )
-    seen = {}
-    for value in ("0", None):
-        env = {k: v for k, v in os.environ.items() if k != GRAPH_OPTIMIZER_ENV}
-        if value is not None:
-            env[GRAPH_OPTIMIZER_ENV] = value
-        done = subprocess.run(
-            [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True,
-            timeout=120,
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr[-2000:]
-        seen[value] = done.stdout.strip().splitlines()[-1]
+    seen = {value: _probe(probe, GRAPH_OPTIMIZER_ENV, value) for value in ("0", None)}
     assert seen == {"0": "True", None: "False"}
 
 
@@ -198,17 +202,7 @@ def test_helpers_asks_for_onednn_before_tensorflow_starts_and_a_readers_choice_w
     it once, at start-up, and on CPUs without AVX-512 VNNI/BF16 or AMX would use its slower
     Eigen kernels); this process imported helpers first, so TensorFlow followed it."""
     probe = "import os, helpers; print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'))"
-    seen = {}
-    for value in (None, "0"):
-        env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
-        if value is not None:
-            env["TF_ENABLE_ONEDNN_OPTS"] = value
-        done = subprocess.run(
-            [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True,
-            timeout=60,
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr[-2000:]
-        seen[value] = done.stdout.strip()
+    seen = {value: _probe(probe, "TF_ENABLE_ONEDNN_OPTS", value) for value in (None, "0")}
     assert seen == {None: "1", "0": "0"}
     assert config.onednn_enabled() == (os.environ["TF_ENABLE_ONEDNN_OPTS"] in {"1", "true"})
     assert config.environment_report("cpu")["onednn"] == config.onednn_enabled()
